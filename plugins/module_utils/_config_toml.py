@@ -1,0 +1,634 @@
+# -*- coding: utf-8 -*-
+# Copyright: runnerkit contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""Apply a desired state to a GitLab Runner config.toml, in place.
+
+The runner rewrites config.toml itself (comments dropped, keys reordered), so "changed" is decided
+by comparing parsed values of the managed keys, never text. Deciding uses the fast stdlib parser;
+the comment-preserving tomlkit document is built only when there is something to write.
+
+Flow: build_desired(params) -> plan(text, desired) -> [render(plan) -> text] -> module writes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+try:
+    import tomllib as _fast_toml
+except ImportError:  # Python < 3.11 on the target: tomlkit does the fast parse too
+    _fast_toml = None
+
+try:
+    import tomlkit
+    from tomlkit.exceptions import ParseError as TomlkitParseError
+    from tomlkit.items import AoT, Table
+    HAS_TOMLKIT = True
+    TOMLKIT_IMPORT_ERROR = None
+except ImportError as exc:  # reported by the module with missing_required_lib()
+    HAS_TOMLKIT = False
+    TOMLKIT_IMPORT_ERROR = exc
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _runner_schema as schema
+
+MISSING = object()
+AUTH_ENV = "DOCKER_AUTH_CONFIG"
+NETWORK_FLAG = "FF_NETWORK_PER_BUILD"
+# Options of a runner that map to their own place in the file (not allowed inside `settings`).
+DEDICATED = ("name", "docker", "environment", "feature_flags", "url", "executor")
+# The indentation GitLab Runner itself writes for [[runners]] content.
+RUNNER_STEP = "  "
+
+
+class ConfigError(Exception):
+    """Bad input or a file that cannot be used; nothing is written."""
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse(text):
+    """Plain data of a TOML text (fast parser), or ConfigError naming line and column."""
+    try:
+        if _fast_toml is not None:
+            return _fast_toml.loads(text)
+        return tomlkit.parse(text).unwrap()
+    except ValueError as exc:  # tomllib.TOMLDecodeError and tomlkit's ParseError are ValueErrors
+        raise ConfigError("cannot parse TOML: %s" % exc) from exc
+
+
+def same(a, b):
+    """Deep equality that, unlike ==, tells booleans from integers (TOML does)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+        return False
+    return a == b
+
+
+def get_path(data, path):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return MISSING
+        data = data[key]
+    return data
+
+
+def flatten(values, prefix=()):
+    """[(path, value)] of the leaves of nested mappings; lists (e.g. services) are leaves."""
+    out = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            out.extend(flatten(value, prefix + (key,)))
+        elif not isinstance(value, dict):
+            out.append((prefix + (key,), value))
+    return out
+
+
+def env_split(entry):
+    """KEY, value of an environment entry split at the first '=' like the runner (None when no '=')."""
+    if not isinstance(entry, str) or "=" not in entry:
+        return None, None
+    key, _, value = entry.partition("=")
+    return key, value
+
+
+# ---------------------------------------------------------------- desired state
+
+
+def _strip_none(mapping):
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def _env_value(option, key, value):
+    """The desired state of one environment entry: None (remove), ("auth", data) or ("text", str)."""
+    if value is None:
+        return None, []
+    if key == AUTH_ENV:
+        data = value
+        if isinstance(value, str):
+            data = auth.parse_auth_config(value)
+            if data is None:
+                raise ConfigError("%s.%s: is not a JSON object" % (option, key))
+        try:
+            data, warnings = auth.build_auth_config(data, "%s.%s" % (option, key))
+        except auth.AuthConfigError as exc:
+            raise ConfigError(str(exc)) from exc
+        return ("auth", data), warnings
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigError("%s.%s: got %r, expected a string" % (option, key, value))
+    return ("text", str(value)), []
+
+
+def _runner_values(where, spec):
+    """The nested [[runners]] values a runner spec manages (environment and token excluded)."""
+    values = {}
+    settings = _strip_none(spec.get("settings") or {})
+    clash = sorted(set(settings) & set(DEDICATED))
+    if clash:
+        raise ConfigError("%s.settings: set %s through the runner options of that name, not settings"
+                          % (where, ", ".join(clash)))
+    values.update(settings)
+    for key in ("url", "executor"):
+        if spec.get(key) is not None:
+            values[key] = spec[key]
+    docker = dict(spec.get("docker") or {})
+    if "services" in docker and isinstance(docker["services"], list):
+        docker["services"] = [_strip_none(s) if isinstance(s, dict) else s for s in docker["services"]]
+    if docker:
+        values["docker"] = docker
+    flags = dict(spec.get("feature_flags") or {})
+    if spec.get("network_per_build") is not None:
+        if NETWORK_FLAG in flags and flags[NETWORK_FLAG] != spec["network_per_build"]:
+            raise ConfigError("%s: network_per_build and feature_flags.%s disagree" % (where, NETWORK_FLAG))
+        flags[NETWORK_FLAG] = spec["network_per_build"]
+    if flags:
+        values["feature_flags"] = flags
+    return values
+
+
+def build_runner(index, spec):
+    """Validate one entry of the `runners` option; return (desired runner, warnings)."""
+    where = "runners[%d]" % index
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError("%s.name: every runner needs a non-empty name (runners are found by name)" % where)
+    where = "runners[%s]" % name
+    runner = {"name": name, "state": spec.get("state") or "present", "env": {}, "values": {}, "create": {}}
+    if runner["state"] == "absent":
+        return runner, []
+    values = _runner_values(where, spec)
+    try:
+        warnings = schema.check_table(where, values, schema.RUNNER)
+    except schema.SchemaError as exc:
+        raise ConfigError(str(exc)) from exc
+    runner["values"] = values
+    env = dict(spec.get("environment") or {})
+    if spec.get("docker_auth_config"):
+        if AUTH_ENV in env:
+            raise ConfigError("%s: give DOCKER_AUTH_CONFIG either as docker_auth_config or in environment, not both"
+                              % where)
+        env[AUTH_ENV] = _strip_none(spec["docker_auth_config"])
+    for key, value in env.items():
+        if not isinstance(key, str) or not key or "=" in key or key != key.strip():
+            raise ConfigError("%s.environment: %r is not a variable name (no '=' or surrounding spaces)" % (where, key))
+        runner["env"][key], more = _env_value(where + ".environment", key, value)
+        warnings.extend(more)
+    runner["create"] = {k: spec.get(k) for k in ("url", "token", "executor")}
+    return runner, warnings
+
+
+def build_global(values):
+    values = _strip_none(values or {})
+    if "runners" in values:
+        raise ConfigError("global.runners: manage runners with the runners option")
+    try:
+        warnings = schema.check_table("global", values, schema.GLOBAL)
+    except schema.SchemaError as exc:
+        raise ConfigError(str(exc)) from exc
+    concurrent = values.get("concurrent")
+    if concurrent is not None and concurrent < 1:
+        raise ConfigError("global.concurrent: got %d; the runner exits when concurrent is below 1" % concurrent)
+    return values, warnings
+
+
+def build_desired(global_values, runners):
+    """Validate module input into a plain desired state; return (desired, warnings)."""
+    desired_global, warnings = build_global(global_values)
+    desired_runners, seen = [], set()
+    for index, spec in enumerate(runners or []):
+        if not isinstance(spec, dict):
+            raise ConfigError("runners[%d]: expected a mapping, got %r" % (index, spec))
+        runner, more = build_runner(index, spec)
+        if runner["name"] in seen:
+            raise ConfigError("runners: the name %r is given twice" % runner["name"])
+        seen.add(runner["name"])
+        desired_runners.append(runner)
+        warnings.extend(more)
+    return {"global": desired_global, "runners": desired_runners}, warnings
+
+
+# ---------------------------------------------------------------- planning
+
+
+def _env_entry_text(key, state):
+    kind, value = state
+    return "%s=%s" % (key, auth.compact_json(value) if kind == "auth" else value)
+
+
+def _env_entry_equal(entry_value, state):
+    kind, value = state
+    if kind == "auth":
+        return same(auth.parse_auth_config(entry_value), value)
+    return entry_value == value
+
+
+def plan_environment(current, desired_env):
+    """(changed keys, new list) for the environment array; other entries keep value and order."""
+    current = list(current) if isinstance(current, list) else []
+    changed, result, placed = [], [], set()
+    for entry in current:
+        key, value = env_split(entry)
+        if key not in desired_env:
+            result.append(entry)
+            continue
+        state = desired_env[key]
+        if state is None or key in placed:  # removed, or a later duplicate (the last one would win)
+            if key not in changed:
+                changed.append(key)
+            continue
+        placed.add(key)
+        if _env_entry_equal(value, state):
+            result.append(entry)
+        else:
+            result.append(_env_entry_text(key, state))
+            changed.append(key)
+    for key, state in desired_env.items():
+        if state is not None and key not in placed:
+            result.append(_env_entry_text(key, state))
+            changed.append(key)
+    return changed, result
+
+
+def _find_runners(data):
+    """{name: [indexes]} of the [[runners]] in parsed data."""
+    found = {}
+    runners = data.get("runners", [])
+    if not isinstance(runners, list):
+        raise ConfigError("[runners] must be an array of tables ([[runners]]); the runner rejects this file")
+    for index, runner in enumerate(runners):
+        if isinstance(runner, dict):
+            found.setdefault(runner.get("name"), []).append(index)
+    return found
+
+
+def _plan_values(current, values):
+    """[(path, value)] of the managed leaves whose parsed value differs from the desired one."""
+    return [(path, value) for path, value in flatten(values)
+            if not (value is None and get_path(current, path) is MISSING)
+            and not same(get_path(current, path), value)]
+
+
+def _runner_warnings(name, current, runner):
+    warnings = []
+    values = runner["values"]
+    flags = values.get("feature_flags", {})
+    network_mode = get_path(values, ("docker", "network_mode"))
+    if network_mode is MISSING:
+        network_mode = get_path(current, ("docker", "network_mode"))
+    if flags.get(NETWORK_FLAG) and network_mode not in (MISSING, None, ""):
+        warnings.append("runners[%s]: docker.network_mode '%s' is set, so the runner creates no network per build "
+                        "even with %s on" % (name, network_mode, NETWORK_FLAG))
+    if NETWORK_FLAG in flags:
+        env = current.get("environment") if isinstance(current.get("environment"), list) else []
+        if any(env_split(e)[0] == NETWORK_FLAG for e in env) or runner["env"].get(NETWORK_FLAG):
+            warnings.append("runners[%s]: environment also sets %s; [runners.feature_flags] wins and jobs cannot "
+                            "override it" % (name, NETWORK_FLAG))
+    return warnings
+
+
+def plan(text, desired):
+    """Compare the file with the desired state; return a plan (plain data, no tomlkit)."""
+    data = parse(text or "")
+    result = {"data": data, "text": text or "", "global": [], "runners": [], "warnings": [], "changes": {}}
+    result["global"] = _plan_values(data, desired["global"])
+    if result["global"]:
+        result["changes"]["global"] = [".".join(p) for p, _ in result["global"]]
+    found = _find_runners(data)
+    runner_changes = {}
+    for runner in desired["runners"]:
+        name = runner["name"]
+        indexes = found.get(name, [])
+        if len(indexes) > 1:
+            raise ConfigError("runners[%s]: the file has %d runners named %r; rename one so it can be managed"
+                              % (name, len(indexes), name))
+        if runner["state"] == "absent":
+            if indexes:
+                result["runners"].append({"name": name, "action": "remove", "index": indexes[0]})
+                runner_changes[name] = ["(removed)"]
+            continue
+        current = data["runners"][indexes[0]] if indexes else {}
+        if not indexes:
+            missing = [k for k in ("url", "token", "executor") if not runner["create"].get(k)]
+            if missing:
+                raise ConfigError("runners[%s]: no runner of that name in the file; to add it give %s"
+                                  % (name, ", ".join(missing)))
+        changes = _plan_values(current, runner["values"])
+        env_changed, env_list = plan_environment(current.get("environment"), runner["env"])
+        result["warnings"].extend(_runner_warnings(name, current, runner))
+        if not indexes:
+            result["runners"].append({"name": name, "action": "add", "runner": runner,
+                                      "changes": changes, "environment": env_list if runner["env"] else None})
+            runner_changes[name] = ["(added)"] + [".".join(p) for p, _ in changes] + [
+                "environment." + k for k in env_changed]
+        elif changes or env_changed:
+            result["runners"].append({"name": name, "action": "update", "index": indexes[0], "runner": runner,
+                                      "changes": changes, "environment": env_list if env_changed else None})
+            runner_changes[name] = [".".join(p) for p, _ in changes] + ["environment." + k for k in env_changed]
+    if runner_changes:
+        result["changes"]["runners"] = runner_changes
+    result["changed"] = bool(result["changes"])
+    return result
+
+
+# ---------------------------------------------------------------- rendering (tomlkit)
+
+
+def _body(container):
+    return container.value.body if isinstance(container, Table) else container.body
+
+
+def _key_indent(container):
+    """Indentation of the plain keys already in a table (None when it has none)."""
+    for key, item in _body(container):
+        if key is not None and not isinstance(item, (Table, AoT)):
+            return item.trivia.indent
+    return None
+
+
+def _table_indent(container):
+    """Indentation of the sub-table headers already in a table (None when it has none)."""
+    for key, item in _body(container):
+        if isinstance(item, Table):
+            return item.trivia.indent
+        if isinstance(item, AoT) and item.body:
+            return item.body[0].trivia.indent
+    return None
+
+
+class _Style:
+    """Indentation of the file, learnt from its runners: GitLab Runner indents by two spaces."""
+
+    def __init__(self, doc):
+        self.step = RUNNER_STEP
+        runners = doc.get("runners")
+        if isinstance(runners, AoT) and runners.body:
+            first = runners.body[0]
+            keys = _key_indent(first) or ""
+            header = first.trivia.indent.replace("\n", "")
+            self.step = keys[len(header):] if keys.startswith(header) else ""
+
+    def keys_of(self, container, is_root):
+        if is_root:
+            return ""
+        found = _key_indent(container)
+        return found if found is not None else container.trivia.indent.replace("\n", "") + self.step
+
+    def tables_of(self, container, is_root):
+        if is_root:
+            return ""
+        found = _table_indent(container)
+        return found if found is not None else self.keys_of(container, is_root)
+
+
+def _to_toml(value):
+    if isinstance(value, str) and '"' in value and "'" not in value and "\n" not in value:
+        return tomlkit.string(value, literal=True)  # JSON stays readable instead of \" escaped
+    return value
+
+
+def _new_table(values, header_indent, step):
+    """A tomlkit table (or AoT for a list of mappings) indented like its siblings."""
+    table = tomlkit.table()
+    table.trivia.indent = header_indent
+    for key, value in values.items():
+        _set_item(table, key, value, header_indent + step, header_indent + step, step)
+    return table
+
+
+def _set_item(container, key, value, key_indent, table_indent, step):
+    if isinstance(value, dict):
+        container[key] = _new_table(value, table_indent, step)
+        return
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        array = tomlkit.aot()
+        for entry in value:
+            array.append(_new_table(entry, table_indent, step))
+        container[key] = array
+        return
+    existed = key in container
+    container[key] = _to_toml(value)
+    if not existed:
+        item = container.value.item(key) if isinstance(container, Table) else container.item(key)
+        item.trivia.indent = key_indent
+
+
+def _set_path(root, path, value, style, is_root):
+    """Set (or remove, for None) one managed leaf, creating parent tables in the sibling style."""
+    container = root
+    for depth, key in enumerate(path[:-1]):
+        root_level = is_root and depth == 0
+        if key not in container or not isinstance(container[key], (Table, dict)):
+            if value is None:
+                return
+            container[key] = _new_table({}, style.tables_of(container, root_level), style.step)
+        container = container[key]
+    leaf_is_root = is_root and len(path) == 1
+    key = path[-1]
+    if value is None:
+        if key in container:
+            del container[key]
+        return
+    if isinstance(value, list) and key in container and isinstance(container[key], AoT):
+        del container[key]  # services: the whole array of tables is replaced, in order
+    _set_item(container, key, value, style.keys_of(container, leaf_is_root),
+              style.tables_of(container, leaf_is_root), style.step)
+
+
+def _set_environment(table, entries, style):
+    if "environment" in table and isinstance(table["environment"], list):
+        array = table["environment"]
+        old = [str(v) for v in array]
+        if old == entries:
+            return
+        # Keep the array (and its comments) where entries are unchanged; rewrite only what differs.
+        if len(old) <= len(entries) and old == entries[:len(old)]:
+            for entry in entries[len(old):]:
+                array.append(_to_toml(entry))
+            return
+        table["environment"] = [_to_toml(e) for e in entries]
+        return
+    _set_item(table, "environment", entries, style.keys_of(table, False), None, style.step)
+
+
+def _add_runner(doc, step):
+    runners = doc.get("runners")
+    if runners is None:
+        runners = tomlkit.aot()
+        doc.append("runners", runners)
+    header = ""
+    if runners.body:
+        header = runners.body[0].trivia.indent.replace("\n", "")
+    table = tomlkit.table()
+    table.trivia.indent = header
+    runners.append(table)
+    return doc["runners"][len(runners) - 1]
+
+
+def render(planned):
+    """The new file text for a plan, built on the comment-preserving tomlkit document."""
+    try:
+        doc = tomlkit.parse(planned["text"])
+    except TomlkitParseError as exc:
+        raise ConfigError("cannot parse TOML: %s" % exc) from exc
+    style = _Style(doc)
+    for path, value in planned["global"]:
+        _set_path(doc, path, value, style, True)
+    removals = []
+    for item in planned["runners"]:
+        if item["action"] == "remove":
+            removals.append(item["index"])
+            continue
+        if item["action"] == "add":
+            table = _add_runner(doc, style.step)
+            create = item["runner"]["create"]
+            for key in ("name", "url", "token", "executor"):
+                value = item["runner"]["name"] if key == "name" else create[key]
+                _set_item(table, key, value, style.keys_of(table, False), None, style.step)
+        else:
+            table = doc["runners"][item["index"]]
+        for path, value in item["changes"]:
+            _set_path(table, path, value, style, False)
+        if item["environment"] is not None:
+            _set_environment(table, item["environment"], style)
+    for index in sorted(removals, reverse=True):
+        del doc["runners"][index]
+    return tomlkit.dumps(doc)
+
+
+# ---------------------------------------------------------------- verification
+
+
+def _prune(data):
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            value = _prune(value)
+            if not (isinstance(value, dict) and not value):
+                out[key] = value
+        return out
+    return data
+
+
+def _without(data, paths):
+    data = copy.deepcopy(data)
+    for path in paths:
+        parent = get_path(data, path[:-1]) if len(path) > 1 else data
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    return data
+
+
+def _unmanaged_runner(runner_data, desired_runner):
+    data = _without(runner_data, [p for p, _ in flatten(desired_runner["values"])])
+    env = data.get("environment")
+    if isinstance(env, list):
+        data["environment"] = [e for e in env if env_split(e)[0] not in desired_runner["env"]]
+        if not data["environment"]:
+            data.pop("environment")
+    return _prune(data)
+
+
+def verify(planned, desired, new_text):
+    """Re-read what would be written: managed keys as desired, everything else as before."""
+    new = parse(new_text)
+    old = planned["data"]
+    for path, value in flatten(desired["global"]):
+        got = get_path(new, path)
+        if not (same(got, value) or (value is None and got is MISSING)):
+            raise ConfigError("internal check failed: global %s would not be written as asked; nothing written"
+                              % ".".join(path))
+    old_runners = list(old.get("runners", []))
+    new_runners = list(new.get("runners", []))
+    by_name = {r["name"]: r for r in desired["runners"]}
+    removed = {i["index"] for i in planned["runners"] if i["action"] == "remove"}
+    added = sum(1 for i in planned["runners"] if i["action"] == "add")
+    kept_old = [r for i, r in enumerate(old_runners) if i not in removed]
+    if len(kept_old) + added != len(new_runners):
+        raise ConfigError("internal check failed: runner count would be wrong; nothing written")
+    for before, after in zip(kept_old + [{}] * added, new_runners):
+        spec = by_name.get(after.get("name"))
+        if spec is None or spec["state"] == "absent":
+            if not same(before, after):
+                raise ConfigError("internal check failed: runner %r would change; nothing written" % after.get("name"))
+            continue
+        for path, value in flatten(spec["values"]):
+            got = get_path(after, path)
+            if not (same(got, value) or (value is None and got is MISSING)):
+                raise ConfigError("internal check failed: runners[%s].%s would not be written as asked"
+                                  % (spec["name"], ".".join(path)))
+        if before and not same(_unmanaged_runner(before, spec), _unmanaged_runner(after, spec)):
+            raise ConfigError("internal check failed: runners[%s] would lose unmanaged content; nothing written"
+                              % spec["name"])
+    global_paths = [p for p, _ in flatten(desired["global"])] + [("runners",)]
+    if not same(_prune(_without(old, global_paths)), _prune(_without(new, global_paths))):
+        raise ConfigError("internal check failed: unmanaged global content would change; nothing written")
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def _secret_env(entry):
+    key, value = env_split(entry)
+    if key is None:
+        return None
+    if key == AUTH_ENV:
+        return "%s=%s" % (key, auth.redact_auth_config_text(value))
+    if schema.SECRET_ENV_NAME.search(key) and value:
+        return "%s=%s" % (key, auth.MASK)
+    return None
+
+
+def secrets_in(data):
+    """Every secret string in parsed config data (for the module's no_log_values)."""
+    found = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in schema.SECRET_KEYS and isinstance(value, str) and value:
+                found.add(value)
+            elif key == "environment" and isinstance(value, list):
+                for entry in value:
+                    name, text = env_split(entry)
+                    if name == AUTH_ENV:
+                        found.update(auth.auth_config_secrets(auth.parse_auth_config(text) or {}))
+                    elif name and text and schema.SECRET_ENV_NAME.search(name):
+                        found.add(text)
+            else:
+                found.update(secrets_in(value))
+    elif isinstance(data, list):
+        for value in data:
+            found.update(secrets_in(value))
+    return found
+
+
+def _mask_container(container):
+    for key, item in list(container.items()):
+        if isinstance(item, (Table, dict)):
+            _mask_container(item)
+        elif isinstance(item, (AoT, list)) and key != "environment":
+            for entry in item:
+                if isinstance(entry, (Table, dict)):
+                    _mask_container(entry)
+        elif key == "environment" and isinstance(item, list):
+            for index, entry in enumerate(list(item)):
+                masked = _secret_env(str(entry))
+                if masked is not None:
+                    item[index] = _to_toml(masked)
+        elif key in schema.SECRET_KEYS and isinstance(item, str) and item:
+            container[key] = auth.MASK
+
+
+def masked_text(text):
+    """The TOML text with every secret replaced by ******** (for diffs), layout kept."""
+    if not text:
+        return text or ""
+    doc = tomlkit.parse(text)
+    _mask_container(doc)
+    return tomlkit.dumps(doc)

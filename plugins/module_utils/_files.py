@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: runnerkit contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""The one way this collection writes files.
+
+Lock a sibling lock file, write a temp file in the target's directory, fsync, rename over the
+target, fsync the directory. The temp file is created 0600 and gets the final mode and owner
+before the rename, so a secret file is never world-readable, not even for a moment. Any failure
+removes the temp file and leaves the target exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+
+NEW_FILE_MODE = 0o600
+
+
+class FileError(Exception):
+    """A file could not be read or written; the message says which and why."""
+
+
+def real_path(path):
+    """Follow symlinks to the file that is really edited (like lineinfile with follow)."""
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def read_text(path):
+    """Return (text, stat) of `path`, or (None, None) when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+            stat = os.fstat(handle.fileno())
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        raise FileError("cannot read %s: %s" % (path, exc.strerror or exc)) from exc
+    try:
+        return data.decode("utf-8"), stat
+    except UnicodeDecodeError as exc:
+        raise FileError("cannot read %s: not UTF-8 text (byte %d)" % (path, exc.start)) from exc
+
+
+def lock_path(path):
+    directory, name = os.path.split(path)
+    return os.path.join(directory, ".%s.lock" % name)
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Hold an exclusive flock on the lock file beside `path` (created 0600 if missing)."""
+    try:
+        fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
+    except OSError as exc:
+        raise FileError("cannot create lock file %s: %s" % (lock_path(path), exc.strerror or exc)) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def backup_name(path):
+    """The name ansible-core's backup_local() uses: path.PID.YYYY-MM-DD@HH:MM:SS~."""
+    return "%s.%s.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime()))
+
+
+def _fsync_dir(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backup=False):
+    """Replace `path` with `text` atomically; return the backup file name or None.
+
+    `stat` is the stat of the file being replaced (its mode and owner are kept); a new file gets
+    `mode` (default 0600). `owner`/`group` are numeric ids and win over the old ones.
+    """
+    directory = os.path.dirname(path) or "."
+    if mode is None:
+        mode = (stat.st_mode & 0o7777) if stat else NEW_FILE_MODE
+    uid = owner if owner is not None else (stat.st_uid if stat else -1)
+    gid = group if group is not None else (stat.st_gid if stat else -1)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
+    except OSError as exc:
+        raise FileError("cannot create a temporary file in %s: %s" % (directory, exc.strerror or exc)) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+            if uid != -1 or gid != -1:
+                os.fchown(handle.fileno(), uid, gid)
+            os.fchmod(handle.fileno(), mode)
+        backup_file = None
+        if backup and stat is not None:
+            backup_file = backup_name(path)
+            shutil.copy2(path, backup_file)
+        os.rename(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        reason = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise FileError("cannot write %s: %s; the file was left unchanged" % (path, reason)) from exc
+    with contextlib.suppress(OSError):
+        _fsync_dir(directory)
+    return backup_file

@@ -1,0 +1,329 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: runnerkit contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: runner_config
+short_description: Manage the image-related parts of a GitLab Runner config.toml in place
+version_added: 0.1.0
+description:
+  - Manages global keys and any number of C([[runners]]) of one GitLab Runner C(config.toml) in a single call
+    the default image, services, network per build, feature flags, C([runners.docker]) keys, C(environment)
+    entries and a structured C(DOCKER_AUTH_CONFIG).
+  - Edits the file in place. Comments, blank lines, key order, other runners, other C(environment) entries and
+    keys it does not manage stay as they were. Runner-owned keys (C(id), C(token), C(token_obtained_at),
+    C(token_expires_at)) are never rewritten unless set explicitly.
+  - Decides whether something changed by comparing parsed values of the managed keys, never text, so a file
+    the runner rewrote itself (comments dropped, keys reordered) reports no change on rerun.
+  - Every value it writes is type-checked against the types GitLab Runner decodes, because one mistyped value
+    makes the runner reject the whole file.
+  - Writes atomically under a lock (a C(.config.toml.lock) file beside the target); a new file is created
+    with mode C(0600); mode and owner of an existing file are kept. On any failure the file is left unchanged.
+author:
+  - runnerkit contributors
+requirements:
+  - tomlkit >= 0.11 on the target host (Python >= 3.11 also uses the standard library C(tomllib) for speed)
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change and writes nothing.
+  diff_mode:
+    support: full
+    description: Before and after text of the file with every secret replaced by C(********).
+  idempotent:
+    support: full
+    description: A second run with the same arguments reports no change.
+options:
+  path:
+    description:
+      - The C(config.toml) to manage. Symlinks are followed to their target.
+      - Created (mode C(0600), parent directory C(0700)) when it does not exist.
+    type: path
+    default: /etc/gitlab-runner/config.toml
+  global:
+    description:
+      - Top-level keys such as C(concurrent), C(check_interval), C(log_level), and tables such as
+        C(session_server) (merged key by key). A key set to V(null) is removed.
+      - C(concurrent) must be at least 1.
+    type: dict
+  runners:
+    description:
+      - The runners of the file to manage, found by O(runners[].name). Runners not listed are left alone.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The runner's C(name); runners are found by it, so it must be unique in the file.
+        type: str
+        required: true
+      state:
+        description: V(absent) removes the runner's C([[runners]]) table.
+        type: str
+        choices: [present, absent]
+        default: present
+      docker:
+        description:
+          - Any C([runners.docker]) keys, for example C(image), C(pull_policy), C(volumes), C(privileged).
+            Keys not given are left alone; a key set to V(null) is removed.
+          - C(services) is a list of mappings with C(name) (required), C(alias), C(command), C(entrypoint),
+            C(environment); it replaces all C([[runners.docker.services]]) of the runner, in order.
+        type: dict
+      network_per_build:
+        description:
+          - Sets C(FF_NETWORK_PER_BUILD) in C([runners.feature_flags]), which jobs cannot override.
+          - Has no effect when C(docker.network_mode) is set; the module warns about that.
+        type: bool
+      feature_flags:
+        description: C([runners.feature_flags]) entries; values must be booleans.
+        type: dict
+      docker_auth_config:
+        description:
+          - Registry credentials written as exactly one C(DOCKER_AUTH_CONFIG=) entry of C(environment), holding
+            compact JSON with sorted keys. An existing entry counts as equal when its JSON means the same.
+          - Note that runner-level C(environment) entries are visible to every job of the runner.
+        type: dict
+        suboptions:
+          auths:
+            description:
+              - Registry (C(host[:port]) or C(host[:port]/namespace)) to C({username, password}) or C({auth}).
+                C(username)/C(password) become the base64 C(auth) the runner expects.
+            type: dict
+            no_log: true
+          credHelpers:
+            description: Registry to helper name, for example C(ecr-login) for C(docker-credential-ecr-login).
+            type: dict
+          credsStore:
+            description:
+              - One helper for every registry it lists, Docker Hub included. Prefer O(runners[].docker_auth_config.credHelpers).
+            type: str
+      environment:
+        description:
+          - C(KEY=value) entries of the runner's C(environment) array, given as a mapping. Entries of other keys
+            are kept in their order. A key set to V(null) is removed.
+          - C(DOCKER_AUTH_CONFIG) may be given here as a JSON string instead of O(runners[].docker_auth_config).
+          - The runner expands C($NAME) in these values; write C($$) for a literal C($).
+        type: dict
+      settings:
+        description:
+          - Any other C([[runners]]) keys or tables, for example C(limit), C(output_limit), C(request_concurrency),
+            C(cache), C(custom_build_dir). Tables are merged key by key; a key set to V(null) is removed.
+        type: dict
+      url:
+        description: The GitLab URL. Needed to add a runner that is not in the file yet.
+        type: str
+      token:
+        description:
+          - The runner authentication token, written only when the runner is added. Afterwards the runner owns
+            it (automatic token rotation rewrites it); set O(runners[].settings.token) to force a value.
+        type: str
+      executor:
+        description: The executor, for example C(docker). Needed to add a runner that is not in the file yet.
+        type: str
+  backup:
+    description: Keep a timestamped copy of the file before changing it, as M(ansible.builtin.copy) does.
+    type: bool
+    default: false
+notes:
+  - GitLab Runner reloads C(config.toml) within about 3 seconds of a change for most keys; no restart is needed
+    except for C(listen_address) and C(session_server).
+seealso:
+  - name: GitLab Runner advanced configuration
+    description: Every key of C(config.toml).
+    link: https://docs.gitlab.com/runner/configuration/advanced-configuration/
+"""
+
+EXAMPLES = r"""
+---
+- name: Manage the docker runners of a host in one call
+  runnerkit.gitlab_runner.runner_config:
+    path: /etc/gitlab-runner/config.toml
+    global:
+      concurrent: 8
+      check_interval: 3
+    runners:
+      - name: docker-build
+        docker:
+          image: my.registry.tld:5000/ns/image:tag
+          pull_policy: [always, if-not-present]
+          services:
+            - {name: "postgres:16", alias: db}
+            - {name: "redis:7", alias: cache}
+        network_per_build: true
+        feature_flags:
+          FF_USE_FASTZIP: true
+        docker_auth_config:
+          auths:
+            "my.registry.tld:5000":
+              username: ci
+              password: "{{ vault_registry_password }}"
+          credHelpers:
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com": ecr-login
+        environment:
+          HTTP_PROXY: "http://proxy:3128"
+
+- name: Add a runner that is not registered in the file yet
+  runnerkit.gitlab_runner.runner_config:
+    runners:
+      - name: docker-new
+        url: https://gitlab.example.com
+        token: "{{ vault_runner_token }}"
+        executor: docker
+        docker:
+          image: alpine:3.20
+
+- name: Remove a runner
+  runnerkit.gitlab_runner.runner_config:
+    runners:
+      - name: old-runner
+        state: absent
+"""
+
+RETURN = r"""
+changes:
+  description:
+    - What changed (or would change in check mode), as dotted key paths. C(global) lists top-level keys;
+      C(runners) maps each changed runner's name to its paths, with C((added)) or C((removed)) for whole runners.
+  returned: always
+  type: dict
+  sample:
+    global: [concurrent]
+    runners:
+      docker-build: [docker.image, docker.services, feature_flags.FF_NETWORK_PER_BUILD,
+                     environment.DOCKER_AUTH_CONFIG]
+path:
+  description: The file that was managed, after following symlinks.
+  returned: always
+  type: str
+  sample: /etc/gitlab-runner/config.toml
+backup_file:
+  description: The backup copy, when O(backup=true) and the file changed.
+  returned: changed and backup requested
+  type: str
+  sample: /etc/gitlab-runner/config.toml.2301.2026-11-25@10:01:02~
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils._docker_auth import auth_config_secrets
+
+RUNNER_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    docker=dict(type="dict"),
+    network_per_build=dict(type="bool"),
+    feature_flags=dict(type="dict"),
+    docker_auth_config=dict(type="dict", options=dict(
+        auths=dict(type="dict", no_log=True),
+        credHelpers=dict(type="dict"),
+        credsStore=dict(type="str"),
+    )),
+    environment=dict(type="dict"),
+    settings=dict(type="dict"),
+    url=dict(type="str"),
+    token=dict(type="str", no_log=True),
+    executor=dict(type="str"),
+)
+
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", default="/etc/gitlab-runner/config.toml"),
+    runners=dict(type="list", elements="dict", default=[], options=RUNNER_OPTIONS),
+    backup=dict(type="bool", default=False),
+)
+ARGUMENT_SPEC["global"] = dict(type="dict")
+
+# Shorter secrets would garble unrelated output when masked as substrings; results carry none anyway.
+MIN_MASKED_SECRET = 4
+
+
+def desired_secrets(desired):
+    found = set()
+    for runner in desired["runners"]:
+        state = runner["env"].get(core.AUTH_ENV)
+        if state:
+            found.update(auth_config_secrets(state[1]))
+    return found
+
+
+def unmask_usernames(module):
+    """`auths` is no_log so its passwords never show; its usernames are not secret and, masked as
+    substrings, would garble the whole diff ("ci" in every "ci-runner"), so they are shown again."""
+    public, secret = set(), set()
+    for runner in module.params["runners"]:
+        for entry in ((runner.get("docker_auth_config") or {}).get("auths") or {}).values():
+            if isinstance(entry, dict):
+                public.update(v for k, v in entry.items() if k in ("username", "email") and isinstance(v, str))
+                secret.update(v for k, v in entry.items() if k not in ("username", "email") and isinstance(v, str))
+    module.no_log_values.difference_update(public - secret)
+
+
+def plan_and_render(text, desired):
+    planned = core.plan(text, desired)
+    new_text = None
+    if planned["changed"]:
+        new_text = core.render(planned)
+        core.verify(planned, desired, new_text)
+    return planned, new_text
+
+
+def ensure_directory(path):
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        try:
+            os.makedirs(directory, 0o700)
+        except OSError as exc:
+            raise files.FileError("cannot create directory %s: %s" % (directory, exc.strerror or exc))
+
+
+def apply(module, path, desired):
+    """Plan without a lock; if something must change, plan again under the lock and write."""
+    text, stat = files.read_text(path)
+    planned, new_text = plan_and_render(text, desired)
+    backup_file = None
+    if planned["changed"] and not module.check_mode:
+        ensure_directory(path)
+        with files.locked(path):
+            text, stat = files.read_text(path)
+            planned, new_text = plan_and_render(text, desired)
+            if planned["changed"]:
+                backup_file = files.atomic_write(path, new_text, stat=stat, backup=module.params["backup"])
+    return text, planned, new_text, backup_file
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not core.HAS_TOMLKIT:
+        module.fail_json(msg=missing_required_lib("tomlkit"), exception=str(core.TOMLKIT_IMPORT_ERROR))
+    unmask_usernames(module)
+    path = files.real_path(module.params["path"])
+    try:
+        desired, warnings = core.build_desired(module.params["global"], module.params["runners"])
+        module.no_log_values.update(s for s in desired_secrets(desired) if len(s) >= MIN_MASKED_SECRET)
+        text, planned, new_text, backup_file = apply(module, path, desired)
+    except (core.ConfigError, files.FileError) as exc:
+        module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
+    secrets = core.secrets_in(planned["data"])
+    if new_text is not None:
+        secrets |= core.secrets_in(core.parse(new_text))
+    module.no_log_values.update(s for s in secrets if len(s) >= MIN_MASKED_SECRET)
+    for warning in warnings + planned["warnings"]:
+        module.warn(warning)
+    result = dict(changed=planned["changed"], changes=planned["changes"], path=path)
+    if backup_file:
+        result["backup_file"] = backup_file
+    if module._diff and planned["changed"]:
+        result["diff"] = dict(before=core.masked_text(text), after=core.masked_text(new_text),
+                              before_header=path, after_header=path)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
