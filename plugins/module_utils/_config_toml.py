@@ -24,7 +24,7 @@ except ImportError:  # Python < 3.11 on the target: tomlkit does the fast parse 
 try:
     import tomlkit
     from tomlkit.exceptions import ParseError as TomlkitParseError
-    from tomlkit.items import AoT, Table
+    from tomlkit.items import AoT, Array, InlineTable, Table
     HAS_TOMLKIT = True
     TOMLKIT_IMPORT_ERROR = None
 except ImportError as exc:  # reported by the module with missing_required_lib()
@@ -141,7 +141,7 @@ def _runner_values(where, spec):
             values[key] = spec[key]
     docker = dict(spec.get("docker") or {})
     if "services" in docker and isinstance(docker["services"], list):
-        docker["services"] = [_strip_none(s) if isinstance(s, dict) else s for s in docker["services"]]
+        docker["services"] = [_strip_none(s) if isinstance(s, dict) else s for s in docker["services"]] or None
     if docker:
         values["docker"] = docker
     flags = dict(spec.get("feature_flags") or {})
@@ -231,16 +231,22 @@ def _env_entry_equal(entry_value, state):
 
 
 def plan_environment(current, desired_env):
-    """(changed keys, new list) for the environment array; other entries keep value and order."""
+    """(changed keys, edits, new list) for the environment array.
+
+    Entries of other keys keep their value and order; a managed key keeps the place of its first
+    entry, later duplicates are dropped (the last one would win). `edits` are ("replace", index,
+    text), ("delete", index) and ("append", text), so the array can be edited in place.
+    """
     current = list(current) if isinstance(current, list) else []
-    changed, result, placed = [], [], set()
-    for entry in current:
+    changed, edits, result, placed = [], [], [], set()
+    for index, entry in enumerate(current):
         key, value = env_split(entry)
         if key not in desired_env:
             result.append(entry)
             continue
         state = desired_env[key]
-        if state is None or key in placed:  # removed, or a later duplicate (the last one would win)
+        if state is None or key in placed:
+            edits.append(("delete", index))
             if key not in changed:
                 changed.append(key)
             continue
@@ -248,13 +254,15 @@ def plan_environment(current, desired_env):
         if _env_entry_equal(value, state):
             result.append(entry)
         else:
+            edits.append(("replace", index, _env_entry_text(key, state)))
             result.append(_env_entry_text(key, state))
             changed.append(key)
     for key, state in desired_env.items():
         if state is not None and key not in placed:
+            edits.append(("append", _env_entry_text(key, state)))
             result.append(_env_entry_text(key, state))
             changed.append(key)
-    return changed, result
+    return changed, edits, result
 
 
 def _find_runners(data):
@@ -321,16 +329,21 @@ def plan(text, desired):
                 raise ConfigError("runners[%s]: no runner of that name in the file; to add it give %s"
                                   % (name, ", ".join(missing)))
         changes = _plan_values(current, runner["values"])
-        env_changed, env_list = plan_environment(current.get("environment"), runner["env"])
+        if runner["env"] and "environment" in current and not isinstance(current["environment"], list):
+            raise ConfigError("runners[%s]: environment in the file is a %s, not an array of \"KEY=value\" strings; "
+                              "the runner rejects this file; fix it by hand first"
+                              % (name, type(current["environment"]).__name__))
+        env_changed, env_edits, env_list = plan_environment(current.get("environment"), runner["env"])
+        env_plan = {"edits": env_edits, "entries": env_list}
         result["warnings"].extend(_runner_warnings(name, current, runner))
         if not indexes:
             result["runners"].append({"name": name, "action": "add", "runner": runner,
-                                      "changes": changes, "environment": env_list if runner["env"] else None})
+                                      "changes": changes, "environment": env_plan if runner["env"] else None})
             runner_changes[name] = ["(added)"] + [".".join(p) for p, _ in changes] + [
                 "environment." + k for k in env_changed]
         elif changes or env_changed:
             result["runners"].append({"name": name, "action": "update", "index": indexes[0], "runner": runner,
-                                      "changes": changes, "environment": env_list if env_changed else None})
+                                      "changes": changes, "environment": env_plan if env_changed else None})
             runner_changes[name] = [".".join(p) for p, _ in changes] + ["environment." + k for k in env_changed]
     if runner_changes:
         result["changes"]["runners"] = runner_changes
@@ -342,7 +355,7 @@ def plan(text, desired):
 
 
 def _body(container):
-    return container.value.body if isinstance(container, Table) else container.body
+    return container.value.body if isinstance(container, (Table, InlineTable)) else container.body
 
 
 def _key_indent(container):
@@ -394,30 +407,65 @@ def _to_toml(value):
     return value
 
 
-def _new_table(values, header_indent, step):
-    """A tomlkit table (or AoT for a list of mappings) indented like its siblings."""
-    table = tomlkit.table()
-    table.trivia.indent = header_indent
+def _new_table(values, header_indent, step, inline=False):
+    """A tomlkit table for a mapping, indented like its siblings (inline inside inline tables)."""
+    table = tomlkit.inline_table() if inline else tomlkit.table()
+    if not inline:
+        table.trivia.indent = header_indent
     for key, value in values.items():
         _set_item(table, key, value, header_indent + step, header_indent + step, step)
     return table
 
 
+def _is_table_list(value):
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
 def _set_item(container, key, value, key_indent, table_indent, step):
+    inline = isinstance(container, InlineTable)
     if isinstance(value, dict):
-        container[key] = _new_table(value, table_indent, step)
+        container[key] = _new_table(value, table_indent, step, inline)
         return
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        array = tomlkit.aot()
-        for entry in value:
-            array.append(_new_table(entry, table_indent, step))
-        container[key] = array
+    if _is_table_list(value):
+        _set_tables(container, key, value, table_indent, step)
         return
     existed = key in container
     container[key] = _to_toml(value)
-    if not existed:
+    if not existed and not inline:
         item = container.value.item(key) if isinstance(container, Table) else container.item(key)
         item.trivia.indent = key_indent
+
+
+def _set_tables(container, key, values, table_indent, step):
+    """An array of tables (services), edited entry by entry so comments of kept entries survive."""
+    existing = container.get(key) if key in container else None
+    if isinstance(existing, Array) or isinstance(container, InlineTable):
+        array = tomlkit.array()
+        array.extend(_new_table(v, "", "", inline=True) for v in values)
+        if len(values) > 1:
+            array.multiline(True)
+        container[key] = array
+        return
+    if not isinstance(existing, AoT):
+        array = tomlkit.aot()
+        for entry in values:
+            array.append(_new_table(entry, table_indent, step))
+        container[key] = array
+        return
+    if existing.body:
+        table_indent = existing.body[0].trivia.indent.replace("\n", "")
+    for index, entry in enumerate(values):
+        if index >= len(existing):
+            existing.append(_new_table(entry, table_indent, step))
+            continue
+        table = existing[index]
+        for old_key in [k for k in table if k not in entry]:
+            del table[old_key]
+        for new_key, new_value in entry.items():
+            if not same(table.get(new_key).unwrap() if new_key in table else MISSING, new_value):
+                _set_item(table, new_key, new_value, table_indent + step, table_indent + step, step)
+    while len(existing) > len(values):
+        del existing[len(existing) - 1]
 
 
 def _set_path(root, path, value, style, is_root):
@@ -436,26 +484,51 @@ def _set_path(root, path, value, style, is_root):
         if key in container:
             del container[key]
         return
-    if isinstance(value, list) and key in container and isinstance(container[key], AoT):
-        del container[key]  # services: the whole array of tables is replaced, in order
     _set_item(container, key, value, style.keys_of(container, leaf_is_root),
               style.tables_of(container, leaf_is_root), style.step)
 
 
-def _set_environment(table, entries, style):
-    if "environment" in table and isinstance(table["environment"], list):
-        array = table["environment"]
-        old = [str(v) for v in array]
-        if old == entries:
+def _edit_array(array, edits):
+    for edit in edits:
+        if edit[0] == "replace":
+            array[edit[1]] = _to_toml(edit[2])
+    for edit in sorted((e for e in edits if e[0] == "delete"), key=lambda e: -e[1]):
+        del array[edit[1]]
+    appends = [edit[1] for edit in edits if edit[0] == "append"]
+    if appends:
+        _comma_after_last_value(array)
+    for entry in appends:
+        array.append(_to_toml(entry))
+
+
+def _comma_after_last_value(array):
+    """tomlkit forgets the comma after the last value when a comment line follows it; add it first."""
+    groups = getattr(array, "_value", None) or []
+    for group in reversed(groups):
+        if getattr(group, "value", None) is not None and not isinstance(group.value, tomlkit.items.Null):
+            if group.comma is None:
+                group.comma = tomlkit.items.Whitespace(",")
             return
-        # Keep the array (and its comments) where entries are unchanged; rewrite only what differs.
-        if len(old) <= len(entries) and old == entries[:len(old)]:
-            for entry in entries[len(old):]:
-                array.append(_to_toml(entry))
-            return
-        table["environment"] = [_to_toml(e) for e in entries]
+
+
+def _array_reads_as(array, entries):
+    try:
+        return parse("x = " + array.as_string()).get("x") == entries
+    except ConfigError:
+        return False
+
+
+def _set_environment(table, planned_env, style):
+    """Edit the environment array in place, so comments inside it survive."""
+    entries = planned_env["entries"]
+    if "environment" not in table or not isinstance(table["environment"], list):
+        _set_item(table, "environment", entries, style.keys_of(table, False), None, style.step)
         return
-    _set_item(table, "environment", entries, style.keys_of(table, False), None, style.step)
+    array = table["environment"]
+    _edit_array(array, planned_env["edits"])
+    if not _array_reads_as(array, entries):
+        # tomlkit cannot append after a trailing comment line without a comma; rewrite the array.
+        table["environment"] = [_to_toml(e) for e in entries]
 
 
 def _add_runner(doc, step):

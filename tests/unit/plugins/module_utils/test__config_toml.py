@@ -1,0 +1,392 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The config.toml core against real-world shaped files: plan, render, verify, rerun."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pathlib
+import random
+import re
+import tomllib
+
+import pytest
+import tomlkit
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils._docker_auth import encode_auth
+
+FIXTURES = pathlib.Path(__file__).parents[3] / "unit" / "fixtures" / "configs"
+GOCHECK_OUT = pathlib.Path(__file__).parents[4] / "tests" / "output" / "gocheck-files"
+# Files the tests treat separately: duplicate names and a runner environment of the wrong type.
+SPECIAL = ("duplicate-runner-names", "runner-type-errors")
+VALID = sorted(p for p in FIXTURES.glob("*.toml") if not any(s in p.name for s in SPECIAL))
+# Inputs GitLab Runner already rejects in a runner these tests do not manage (a legacy string-array
+# `services`): the edit leaves that runner alone, so its output is not handed to the Go decoder.
+RUNNER_REJECTS_INPUT = ("24-unknown-and-deprecated-keys.toml",)
+INVALID = sorted((FIXTURES / "invalid").glob("*.toml"))
+
+PASSWORD = 'pa"ss$wo\\rd:x'
+DESIRED_RUNNER = {
+    "docker": {
+        "image": "my.registry.tld:5000/ns/image:tag",
+        "pull_policy": ["always", "if-not-present"],
+        "services": [{"name": "postgres:16", "alias": "db"}, {"name": "redis:7", "alias": "cache"}],
+    },
+    "network_per_build": True,
+    "feature_flags": {"FF_USE_FASTZIP": True},
+    "docker_auth_config": {
+        "auths": {"my.registry.tld:5000": {"username": "ci", "password": PASSWORD}},
+        "credHelpers": {"123456789012.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"},
+    },
+    "environment": {"HTTP_PROXY": "http://proxy:3128"},
+}
+
+
+def desired_for(name, **extra):
+    spec = dict(DESIRED_RUNNER, name=name, **extra)
+    desired, _ = core.build_desired({"concurrent": 8}, [spec])
+    return desired
+
+
+def apply(text, desired):
+    planned = core.plan(text, desired)
+    if not planned["changed"]:
+        return planned, text
+    new_text = core.render(planned)
+    core.verify(planned, desired, new_text)
+    return planned, new_text
+
+
+def keep_for_gocheck(name, text):
+    """Every file the tests write is decoded by the Go checker afterwards (tests/gocheck)."""
+    GOCHECK_OUT.mkdir(parents=True, exist_ok=True)
+    (GOCHECK_OUT / name).write_text(text)
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("gen_config", pathlib.Path(__file__).parents[4] / "scripts" / "gen_config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def first_runner(text):
+    runners = tomllib.loads(text).get("runners", [])
+    return runners[0]["name"] if runners else None
+
+
+def runner_rewrite(text, seed=0):
+    """What the runner's own SaveConfig does: comments gone, keys reordered, values the same."""
+    rng = random.Random(seed)
+
+    def is_table(value):
+        return isinstance(value, dict) or (isinstance(value, list) and value and all(isinstance(x, dict) for x in value))
+
+    def shuffle(value):
+        if isinstance(value, dict):
+            items = [(k, shuffle(v)) for k, v in value.items()]
+            rng.shuffle(items)
+            return dict([i for i in items if not is_table(i[1])] + [i for i in items if is_table(i[1])])
+        if isinstance(value, list):
+            return [shuffle(v) for v in value]
+        return value
+
+    return tomlkit.dumps(shuffle(tomllib.loads(text)))
+
+
+@pytest.mark.parametrize("path", VALID, ids=[p.name for p in VALID])
+def test_fixture_edit_is_idempotent_and_keeps_everything_else(path):
+    text = path.read_text()
+    name = first_runner(text) or "added-runner"
+    desired = desired_for(name, url="https://gitlab.example.com", token="glrt-new-token-value", executor="docker")
+    planned, new_text = apply(text, desired)
+    assert planned["changed"]
+    # verify() inside apply() already proved: managed keys as desired, all other content equal.
+    assert core.plan(new_text, desired)["changed"] is False
+    # Comments survive an edit.
+    for line in text.splitlines():
+        comment = re.search(r"#\s*(\S.*)$", line)
+        if comment and '"' not in line and "'" not in line:
+            assert comment.group(1) in new_text
+    # The runner's own rewrite of our output is not a change either.
+    assert core.plan(runner_rewrite(new_text), desired)["changed"] is False
+    if path.name not in RUNNER_REJECTS_INPUT:
+        keep_for_gocheck(path.name, new_text)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.name for p in INVALID])
+def test_unparsable_files_fail_with_line_and_column(path):
+    with pytest.raises(core.ConfigError, match=r"line \d+"):
+        core.plan(path.read_text(), desired_for("x"))
+
+
+def test_runner_owned_keys_are_never_rewritten():
+    text = (
+        '[[runners]]\n  name = "a"\n  url = "https://g"\n  id = 7\n  token = "glrt-old"\n'
+        "  token_obtained_at = 2024-05-01T10:00:00Z\n  token_expires_at = 0001-01-01T00:00:00Z\n"
+        '  executor = "docker"\n'
+    )
+    _, new_text = apply(text, desired_for("a", token="glrt-other", url="https://g"))
+    for line in text.splitlines()[3:7]:
+        assert line in new_text.splitlines()
+
+
+def test_settings_token_forces_the_token():
+    text = '[[runners]]\n  name = "a"\n  token = "glrt-old"\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "settings": {"token": "glrt-forced"}}])
+    _, new_text = apply(text, desired)
+    assert tomllib.loads(new_text)["runners"][0]["token"] == "glrt-forced"
+
+
+def test_docker_auth_config_is_one_compact_sorted_entry():
+    text = '[[runners]]\n  name = "a"\n  environment = ["DOCKER_AUTH_CONFIG={}", "X=1", "DOCKER_AUTH_CONFIG=old"]\n'
+    _, new_text = apply(text, desired_for("a"))
+    env = tomllib.loads(new_text)["runners"][0]["environment"]
+    entries = [e for e in env if e.startswith("DOCKER_AUTH_CONFIG=")]
+    assert len(entries) == 1 and env.index(entries[0]) == 0 and "X=1" in env
+    value = entries[0].split("=", 1)[1]
+    data = json.loads(value)
+    assert value == json.dumps(data, separators=(",", ":"), sort_keys=True)
+    assert data["auths"]["my.registry.tld:5000"] == {"auth": encode_auth("ci", PASSWORD)}
+    assert data["credHelpers"] == {"123456789012.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"}
+
+
+def test_existing_auth_entry_with_other_json_layout_is_equal():
+    data = {"credHelpers": {"123456789012.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"},
+            "auths": {"my.registry.tld:5000": {"auth": encode_auth("ci", PASSWORD)}}}
+    spaced = json.dumps(data, indent=2).replace("\n", " ")
+    text = "[[runners]]\n  name = \"a\"\n  environment = ['DOCKER_AUTH_CONFIG=%s']\n" % spaced
+    planned = core.plan(text, desired_for("a"))
+    assert "environment.DOCKER_AUTH_CONFIG" not in planned["changes"]["runners"]["a"]
+
+
+def test_only_changed_paths_are_reported():
+    text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "old"\n    privileged = true\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"image": "new", "privileged": True}}])
+    planned = core.plan(text, desired)
+    assert planned["changes"] == {"runners": {"a": ["docker.image"]}}
+
+
+def test_bool_and_int_are_different_values():
+    text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    cpu_shares = 1\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"cpu_shares": 1}}])
+    assert not core.plan(text, desired)["changed"]
+    desired, _ = core.build_desired(None, [{"name": "a", "feature_flags": {"FF_X": True}}])
+    text2 = '[[runners]]\n  name = "a"\n  [runners.feature_flags]\n    FF_X = 1\n'
+    assert core.plan(text2, desired)["changed"]
+
+
+def test_new_keys_and_tables_follow_the_sibling_indentation():
+    text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "old"\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "settings": {"limit": 2},
+                                            "docker": {"privileged": False, "services": [{"name": "pg"}]},
+                                            "network_per_build": True}])
+    _, new_text = apply(text, desired)
+    lines = new_text.splitlines()
+    assert "  limit = 2" in lines
+    assert "    privileged = false" in lines
+    assert "    [[runners.docker.services]]" in lines and '      name = "pg"' in lines
+    assert "  [runners.feature_flags]" in lines and "    FF_NETWORK_PER_BUILD = true" in lines
+
+
+def test_flat_files_stay_flat():
+    text = '[[runners]]\nname = "a"\n[runners.docker]\nimage = "old"\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"privileged": False}, "settings": {"limit": 1}}])
+    _, new_text = apply(text, desired)
+    assert "privileged = false" in new_text.splitlines() and "limit = 1" in new_text.splitlines()
+
+
+def test_new_file_gets_runner_style():
+    desired = desired_for("a", url="https://g", token="glrt-t", executor="docker")
+    _, new_text = apply("", desired)
+    data = tomllib.loads(new_text)
+    assert data["concurrent"] == 8 and data["runners"][0]["docker"]["services"][1]["alias"] == "cache"
+    assert '  name = "a"' in new_text.splitlines()
+    keep_for_gocheck("new-file.toml", new_text)
+
+
+def test_absent_removes_only_that_runner():
+    text = '[[runners]]\n  name = "a"\n[[runners]]\n  name = "b"  # keep me\n[[runners]]\n  name = "c"\n'
+    desired, _ = core.build_desired(None, [{"name": "b", "state": "absent"}, {"name": "zz", "state": "absent"}])
+    planned, new_text = apply(text, desired)
+    assert planned["changes"] == {"runners": {"b": ["(removed)"]}}
+    assert [r["name"] for r in tomllib.loads(new_text)["runners"]] == ["a", "c"]
+    assert not core.plan(new_text, desired)["changed"]
+
+
+def test_null_removes_a_key_and_environment_entry():
+    text = '[[runners]]\n  name = "a"\n  environment = ["A=1", "B=2"]\n  [runners.docker]\n    network_mode = "host"\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"network_mode": None},
+                                            "environment": {"A": None}}])
+    planned, new_text = apply(text, desired)
+    runner = tomllib.loads(new_text)["runners"][0]
+    assert runner["environment"] == ["B=2"] and "network_mode" not in runner["docker"]
+    assert sorted(planned["changes"]["runners"]["a"]) == ["docker.network_mode", "environment.A"]
+
+
+def test_global_tables_merge_key_by_key():
+    text = 'concurrent = 1\n[session_server]\n  session_timeout = 1800\n'
+    desired, _ = core.build_desired({"session_server": {"listen_address": "[::]:8093"}}, [])
+    _, new_text = apply(text, desired)
+    assert tomllib.loads(new_text)["session_server"] == {"session_timeout": 1800, "listen_address": "[::]:8093"}
+
+
+@pytest.mark.parametrize("global_values, runners, message", [
+    ({"concurrent": 0}, [], "global.concurrent: got 0"),
+    ({"concurrent": "4"}, [], "global.concurrent: got string '4', expected a integer"),
+    ({"connection_max_age": "15 minutes"}, [], "duration string"),
+    (None, [{"name": "a", "docker": {"privileged": "true"}}], r"runners\[a\].docker.privileged: got string 'true', expected a boolean"),
+    (None, [{"name": "a", "docker": {"image": 5}}], r"runners\[a\].docker.image: got integer 5, expected a string"),
+    (None, [{"name": "a", "docker": {"Image": "x"}}], "spells this key 'image'"),
+    (None, [{"name": "a", "docker": {"services": [{"alias": "db"}]}}], r"services\[0\]: every service needs a name"),
+    (None, [{"name": "a", "docker": {"services": ["postgres"]}}], r"services\[0\]: got string"),
+    (None, [{"name": "a", "feature_flags": {"FF_NETWORK_PER_BUILD": "true"}}], "expected a table of booleans"),
+    (None, [{"name": "a", "network_per_build": True, "feature_flags": {"FF_NETWORK_PER_BUILD": False}}], "disagree"),
+    (None, [{"name": "a", "environment": {"A=B": "x"}}], "is not a variable name"),
+    (None, [{"name": "a", "settings": {"docker": {}}}], "through the runner options"),
+    (None, [{"name": "a"}, {"name": "a"}], "given twice"),
+    (None, [{"name": ""}], "non-empty name"),
+    (None, [{"name": "a", "docker_auth_config": {"credHelpers": {"reg.tld": "/usr/bin/evil"}}}], "bare name"),
+    (None, [{"name": "a", "docker_auth_config": {"credHelpers": {"reg.tld": "../x"}}}], "bare name"),
+    (None, [{"name": "a", "docker_auth_config": {"auths": {"reg.tld": {"auth": "!!notbase64"}}}}], "not valid base64"),
+    (None, [{"name": "a", "docker_auth_config": {"auths": {"reg.tld": {"auth": encode_auth("", "pw")}}}}], "non-empty user"),
+    (None, [{"name": "a", "docker_auth_config": {"auths": {"ftp://reg.tld": {"auth": encode_auth("u", "p")}}}}], "not a registry"),
+    (None, [{"name": "a", "docker_auth_config": {"auths": {"*.reg.tld": {"auth": encode_auth("u", "p")}}}}], "no wildcards"),
+    (None, [{"name": "a", "environment": {"DOCKER_AUTH_CONFIG": "{not json"}}], "is not a JSON object"),
+])
+def test_bad_input_names_option_value_and_type(global_values, runners, message):
+    with pytest.raises(core.ConfigError, match=message):
+        core.build_desired(global_values, runners)
+
+
+def test_missing_runner_needs_url_token_executor():
+    with pytest.raises(core.ConfigError, match="no runner of that name in the file; to add it give url, token, executor"):
+        core.plan('[[runners]]\n  name = "b"\n', desired_for("a"))
+
+
+def test_duplicate_runner_names_in_file_fail():
+    text = '[[runners]]\n  name = "a"\n[[runners]]\n  name = "a"\n'
+    with pytest.raises(core.ConfigError, match="has 2 runners named 'a'"):
+        core.plan(text, desired_for("a"))
+
+
+def test_environment_of_the_wrong_type_is_refused_not_repaired():
+    text = next(FIXTURES.glob("*runner-type-errors.toml")).read_text()
+    with pytest.raises(core.ConfigError, match=r"environment in the file is a str, not an array"):
+        core.plan(text, desired_for(first_runner(text)))
+
+
+def test_wrong_types_of_managed_keys_in_the_file_are_replaced():
+    text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    privileged = "false"\n    services = ["pg"]\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"privileged": False, "services": [{"name": "pg"}]}}])
+    _, new_text = apply(text, desired)
+    assert tomllib.loads(new_text)["runners"][0]["docker"] == {"privileged": False, "services": [{"name": "pg"}]}
+
+
+def test_services_are_edited_in_place_and_keep_comments():
+    text = ('[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "x"\n'
+            '    # the database\n    [[runners.docker.services]]\n      name = "postgres:15"\n      alias = "db"\n'
+            '    # the cache\n    [[runners.docker.services]]\n      name = "redis:6"\n'
+            '    [[runners.docker.services]]\n      name = "gone:1"\n')
+    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"services": [
+        {"name": "postgres:16", "alias": "db"}, {"name": "redis:7", "alias": "cache"}]}}])
+    _, new_text = apply(text, desired)
+    assert "# the database" in new_text and "# the cache" in new_text and "gone:1" not in new_text
+    assert tomllib.loads(new_text)["runners"][0]["docker"]["services"] == [
+        {"name": "postgres:16", "alias": "db"}, {"name": "redis:7", "alias": "cache"}]
+
+
+def test_inline_services_stay_inline():
+    text = '[[runners]]\n  name = "a"\n  docker = { image = "x", services = [{ name = "pg" }] }\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"services": [{"name": "pg", "alias": "db"}],
+                                                                    "privileged": False}}])
+    _, new_text = apply(text, desired)
+    assert "[[runners.docker.services]]" not in new_text and "[runners.docker]" not in new_text
+    assert tomllib.loads(new_text)["runners"][0]["docker"]["services"] == [{"name": "pg", "alias": "db"}]
+
+
+def test_empty_services_list_removes_the_services():
+    text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    [[runners.docker.services]]\n      name = "pg"\n'
+    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"services": []}}])
+    _, new_text = apply(text, desired)
+    assert "services" not in tomllib.loads(new_text)["runners"][0].get("docker", {})
+
+
+def test_plain_runners_table_is_refused():
+    with pytest.raises(core.ConfigError, match=r"array of tables"):
+        core.plan('[runners]\n  name = "a"\n', desired_for("a"))
+
+
+def test_network_mode_and_environment_flag_warnings():
+    text = ('[[runners]]\n  name = "a"\n  environment = ["FF_NETWORK_PER_BUILD=1"]\n'
+            '  [runners.docker]\n    network_mode = "host"\n')
+    warnings = core.plan(text, desired_for("a"))["warnings"]
+    assert any("network_mode 'host'" in w for w in warnings)
+    assert any("environment also sets FF_NETWORK_PER_BUILD" in w for w in warnings)
+
+
+def test_unknown_keys_warn_and_never_matching_registry_keys_warn():
+    _, warnings = core.build_desired(None, [{"name": "a", "docker": {"environment": ["A=1"]},
+                                             "docker_auth_config": {"auths": {"index.docker.io": {"auth": encode_auth("u", "p")}}}}])
+    assert any("docker.environment is not a key GitLab Runner knows" in w for w in warnings)
+    assert any("never matches Docker Hub" in w for w in warnings)
+
+
+def test_masked_text_hides_every_secret():
+    text = (
+        '[[runners]]\n  name = "a"\n  token = "glrt-secret-token"\n'
+        '  environment = ["AWS_SECRET_ACCESS_KEY=awssecret", "PLAIN=visible"]\n'
+        '  [runners.cache.s3]\n    SecretKey = "s3-secret"\n    AccessKey = "s3-access"\n'
+    )
+    desired = desired_for("a")
+    _, new_text = apply(text, desired)
+    masked = core.masked_text(new_text)
+    secrets = core.secrets_in(tomllib.loads(new_text))
+    assert {"glrt-secret-token", "awssecret", "s3-secret", PASSWORD, encode_auth("ci", PASSWORD)} <= secrets
+    for secret in secrets:
+        assert secret not in masked
+    assert "PLAIN=visible" in masked and "ecr-login" in masked and "********" in masked
+
+
+def test_masking_keeps_the_layout():
+    text = '# top\n[[runners]]\n  name = "a"  # note\n  token = "glrt-x"\n'
+    assert core.masked_text(text) == '# top\n[[runners]]\n  name = "a"  # note\n  token = "********"\n'
+
+
+def test_big_file_noop_uses_the_fast_parser_only(monkeypatch):
+    text = load_generator().generate(50)
+    name = first_runner(text)
+    desired, _ = core.build_desired(None, [{"name": name, "docker": {"image": "x:1"}}])
+    _, new_text = apply(text, desired)
+
+    def no_tomlkit(*args, **kwargs):
+        raise AssertionError("tomlkit used on a no-op")
+
+    monkeypatch.setattr(core.tomlkit, "parse", no_tomlkit)
+    assert not core.plan(new_text, desired)["changed"]
+
+
+def test_same_tells_types_apart():
+    assert core.same({"a": [1, True]}, {"a": [1, True]})
+    assert not core.same(1, True) and not core.same(0, False) and not core.same([1], (1,))
+
+
+def test_environment_other_entries_keep_order():
+    changed, _, entries = core.plan_environment(["B=1", "A=old", "C=3", "noequals"], {"A": ("text", "new"), "D": ("text", "4")})
+    assert entries == ["B=1", "A=new", "C=3", "noequals", "D=4"] and changed == ["A", "D"]
+
+
+def test_environment_entry_split_at_first_equals():
+    assert core.env_split("A=b=c") == ("A", "b=c") and core.env_split("junk") == (None, None)
+
+
+def test_os_env_is_not_read():
+    # The core is pure: nothing depends on the process environment.
+    os.environ["DOCKER_AUTH_CONFIG"] = "{}"
+    try:
+        assert core.plan("", desired_for("a", url="u", token="t", executor="docker"))["changed"]
+    finally:
+        del os.environ["DOCKER_AUTH_CONFIG"]
