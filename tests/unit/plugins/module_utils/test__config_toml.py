@@ -390,3 +390,37 @@ def test_os_env_is_not_read():
         assert core.plan("", desired_for("a", url="u", token="t", executor="docker"))["changed"]
     finally:
         del os.environ["DOCKER_AUTH_CONFIG"]
+
+
+# ---------------------------------------------------------------- properties
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _runner_schema as schema  # noqa: E402
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=20)
+VALUE_OF = {
+    schema.STR: TEXT,
+    schema.INT: st.integers(min_value=-2**31, max_value=2**31),
+    schema.BOOL: st.booleans(),
+    schema.STR_LIST: st.lists(TEXT, max_size=3),
+}
+DOCKER_KEYS = sorted(k for k, t in schema.DOCKER.items() if t in VALUE_OF)
+DOCKER_VALUES = st.dictionaries(st.sampled_from(DOCKER_KEYS), st.none(), max_size=6).flatmap(
+    lambda keys: st.fixed_dictionaries({k: VALUE_OF[schema.DOCKER[k]] for k in keys}))
+ENV = st.dictionaries(st.from_regex(r"\A[A-Z][A-Z0-9_]{0,8}\Z"), st.one_of(st.none(), TEXT), max_size=4)
+SERVICES = st.lists(st.fixed_dictionaries({"name": TEXT.filter(bool)}, optional={"alias": TEXT}), max_size=3)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docker=DOCKER_VALUES, env=ENV, services=SERVICES, flag=st.booleans(),
+       fixture=st.sampled_from(VALID), seed=st.integers(0, 3))
+def test_any_valid_desired_state_applies_once_and_survives_a_runner_rewrite(docker, env, services, flag, fixture, seed):
+    text = fixture.read_text()
+    name = first_runner(text) or "added"
+    spec = {"name": name, "docker": dict(docker, services=services), "environment": env,
+            "network_per_build": flag, "url": "https://g", "token": "glrt-t", "executor": "docker"}
+    desired, _ = core.build_desired(None, [spec])
+    _, new_text = apply(text, desired)
+    assert not core.plan(new_text, desired)["changed"]
+    assert not core.plan(runner_rewrite(new_text, seed), desired)["changed"]
