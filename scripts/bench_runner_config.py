@@ -32,7 +32,7 @@ def load_generator():
 
 def module_call(path, desired):
     """The body of runner_config's apply(): plan unlocked, then plan, render, verify, write locked."""
-    text, _ = files.read_text(path)
+    text = files.read_text(path)[0]
     planned = core.plan(text, desired)
     if not planned["changed"]:
         return False
@@ -47,7 +47,7 @@ def module_call(path, desired):
 
 def best_of(repeat, func):
     times = []
-    for _ in range(repeat):
+    for _run in range(repeat):
         start = time.perf_counter()
         func()
         times.append(time.perf_counter() - start)
@@ -63,13 +63,18 @@ def measure(runners, repeat, directory):
     images = iter("registry.example.com/ci/image:%d" % i for i in range(10 ** 6))
 
     def edit():
-        desired, _ = core.build_desired(None, [{"name": middle, "docker": {"image": next(images)}}])
+        desired = core.build_desired(None, [{"name": middle, "docker": {"image": next(images)}}])[0]
         assert module_call(path, desired)
 
     edit_time = best_of(repeat, edit)
-    desired, _ = core.build_desired(None, [{"name": middle, "docker": {"image": "registry.example.com/ci/image:x"}}])
+    desired = core.build_desired(None, [{"name": middle, "docker": {"image": "registry.example.com/ci/image:x"}}])[0]
     module_call(path, desired)
-    noop_time = best_of(repeat, lambda: module_call(path, desired) and sys.exit("no-op call changed the file"))
+
+    def noop():
+        if module_call(path, desired):
+            raise SystemExit("a no-op call changed the file")
+
+    noop_time = best_of(repeat, noop)
     return {"runners": runners, "kbytes": len(text.encode()) / 1024, "noop": noop_time, "edit": edit_time}
 
 

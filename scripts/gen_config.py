@@ -96,14 +96,14 @@ def _toml_datetime(dt):
 
 
 def _token(rng, length=20):
-    return "glrt-" + "".join(rng.choice(_TOKEN_ALPHABET) for _ in range(length))
+    return "glrt-" + "".join(rng.choice(_TOKEN_ALPHABET) for _index in range(length))
 
 
 def _docker_auth_entry(rng):
     auths = {}
     for registry in rng.sample(_REGISTRIES, rng.randint(1, 2)):
         user = rng.choice(_USERS)
-        secret = "fake-" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(12))
+        secret = "fake-" + "".join(rng.choice(string.ascii_letters + string.digits) for _index in range(12))
         auths[registry] = {"auth": base64.b64encode(("%s:%s" % (user, secret)).encode()).decode()}
     payload = {"auths": auths}
     if rng.random() < 0.25:
@@ -220,7 +220,7 @@ def generate(n, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runners", type=int, required=True, help="number of [[runners]] entries")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     args = parser.parse_args(argv)

@@ -73,6 +73,14 @@ def same(a, b):
     return a == b
 
 
+def _paths(pairs):
+    return [pair[0] for pair in pairs]
+
+
+def _dotted(pairs):
+    return [".".join(path) for path in _paths(pairs)]
+
+
 def get_path(data, path):
     for key in path:
         if not isinstance(data, dict) or key not in data:
@@ -96,7 +104,7 @@ def env_split(entry):
     """KEY, value of an environment entry split at the first '=' like the runner (None when no '=')."""
     if not isinstance(entry, str) or "=" not in entry:
         return None, None
-    key, _, value = entry.partition("=")
+    key, value = entry.split("=", 1)
     return key, value
 
 
@@ -308,7 +316,7 @@ def plan(text, desired):
     result = {"data": data, "text": text or "", "global": [], "runners": [], "warnings": [], "changes": {}}
     result["global"] = _plan_values(data, desired["global"])
     if result["global"]:
-        result["changes"]["global"] = [".".join(p) for p, _ in result["global"]]
+        result["changes"]["global"] = _dotted(result["global"])
     found = _find_runners(data)
     runner_changes = {}
     for runner in desired["runners"]:
@@ -339,12 +347,12 @@ def plan(text, desired):
         if not indexes:
             result["runners"].append({"name": name, "action": "add", "runner": runner,
                                       "changes": changes, "environment": env_plan if runner["env"] else None})
-            runner_changes[name] = ["(added)"] + [".".join(p) for p, _ in changes] + [
+            runner_changes[name] = ["(added)"] + _dotted(changes) + [
                 "environment." + k for k in env_changed]
         elif changes or env_changed:
             result["runners"].append({"name": name, "action": "update", "index": indexes[0], "runner": runner,
                                       "changes": changes, "environment": env_plan if env_changed else None})
-            runner_changes[name] = [".".join(p) for p, _ in changes] + ["environment." + k for k in env_changed]
+            runner_changes[name] = _dotted(changes) + ["environment." + k for k in env_changed]
     if runner_changes:
         result["changes"]["runners"] = runner_changes
     result["changed"] = bool(result["changes"])
@@ -573,7 +581,14 @@ def render(planned):
             _set_environment(table, item["environment"], style)
     for index in sorted(removals, reverse=True):
         del doc["runners"][index]
-    return tomlkit.dumps(doc)
+    return _line_endings_like(planned["text"], tomlkit.dumps(doc))
+
+
+def _line_endings_like(old_text, new_text):
+    """tomlkit writes new lines as LF; a CRLF file (Windows runners) stays CRLF throughout."""
+    if old_text.count("\r\n") * 2 > old_text.count("\n"):
+        return new_text.replace("\r\n", "\n").replace("\n", "\r\n")
+    return new_text
 
 
 # ---------------------------------------------------------------- verification
@@ -600,7 +615,7 @@ def _without(data, paths):
 
 
 def _unmanaged_runner(runner_data, desired_runner):
-    data = _without(runner_data, [p for p, _ in flatten(desired_runner["values"])])
+    data = _without(runner_data, _paths(flatten(desired_runner["values"])))
     env = data.get("environment")
     if isinstance(env, list):
         data["environment"] = [e for e in env if env_split(e)[0] not in desired_runner["env"]]
@@ -640,7 +655,7 @@ def verify(planned, desired, new_text):
         if before and not same(_unmanaged_runner(before, spec), _unmanaged_runner(after, spec)):
             raise ConfigError("internal check failed: runners[%s] would lose unmanaged content; nothing written"
                               % spec["name"])
-    global_paths = [p for p, _ in flatten(desired["global"])] + [("runners",)]
+    global_paths = _paths(flatten(desired["global"])) + [("runners",)]
     if not same(_prune(_without(old, global_paths)), _prune(_without(new, global_paths))):
         raise ConfigError("internal check failed: unmanaged global content would change; nothing written")
 

@@ -24,7 +24,7 @@ description:
   - Writes atomically under a lock (a C(.config.toml.lock) file beside the target); a new file is created
     with mode C(0600); mode and owner of an existing file are kept. On any failure the file is left unchanged.
 author:
-  - runnerkit contributors
+  - runnerkit contributors (@runnerkit)
 requirements:
   - tomlkit >= 0.11 on the target host (Python >= 3.11 also uses the standard library C(tomllib) for speed)
 attributes:
@@ -93,7 +93,6 @@ options:
               - Registry (C(host[:port]) or C(host[:port]/namespace)) to C({username, password}) or C({auth}).
                 C(username)/C(password) become the base64 C(auth) the runner expects.
             type: dict
-            no_log: true
           credHelpers:
             description: Registry to helper name, for example C(ecr-login) for C(docker-credential-ecr-login).
             type: dict
@@ -119,7 +118,7 @@ options:
       token:
         description:
           - The runner authentication token, written only when the runner is added. Afterwards the runner owns
-            it (automatic token rotation rewrites it); set O(runners[].settings.token) to force a value.
+            it (automatic token rotation rewrites it); set C(token) in O(runners[].settings) to force a value.
         type: str
       executor:
         description: The executor, for example C(docker). Needed to add a runner that is not in the file yet.
@@ -233,12 +232,12 @@ RUNNER_OPTIONS = dict(
     executor=dict(type="str"),
 )
 
-ARGUMENT_SPEC = dict(
-    path=dict(type="path", default="/etc/gitlab-runner/config.toml"),
-    runners=dict(type="list", elements="dict", default=[], options=RUNNER_OPTIONS),
-    backup=dict(type="bool", default=False),
-)
-ARGUMENT_SPEC["global"] = dict(type="dict")
+ARGUMENT_SPEC = {
+    "path": dict(type="path", default="/etc/gitlab-runner/config.toml"),
+    "global": dict(type="dict"),
+    "runners": dict(type="list", elements="dict", default=[], options=RUNNER_OPTIONS),
+    "backup": dict(type="bool", default=False),
+}
 
 # Shorter secrets would garble unrelated output when masked as substrings; results carry none anyway.
 MIN_MASKED_SECRET = 4

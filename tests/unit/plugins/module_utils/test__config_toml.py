@@ -45,10 +45,13 @@ DESIRED_RUNNER = {
 }
 
 
+def desired_only(global_values, runners):
+    return core.build_desired(global_values, runners)[0]
+
+
 def desired_for(name, **extra):
     spec = dict(DESIRED_RUNNER, name=name, **extra)
-    desired, _ = core.build_desired({"concurrent": 8}, [spec])
-    return desired
+    return desired_only({"concurrent": 8}, [spec])
 
 
 def apply(text, desired):
@@ -129,21 +132,21 @@ def test_runner_owned_keys_are_never_rewritten():
         "  token_obtained_at = 2024-05-01T10:00:00Z\n  token_expires_at = 0001-01-01T00:00:00Z\n"
         '  executor = "docker"\n'
     )
-    _, new_text = apply(text, desired_for("a", token="glrt-other", url="https://g"))
+    new_text = apply(text, desired_for("a", token="glrt-other", url="https://g"))[1]
     for line in text.splitlines()[3:7]:
         assert line in new_text.splitlines()
 
 
 def test_settings_token_forces_the_token():
     text = '[[runners]]\n  name = "a"\n  token = "glrt-old"\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "settings": {"token": "glrt-forced"}}])
-    _, new_text = apply(text, desired)
+    desired = desired_only(None, [{"name": "a", "settings": {"token": "glrt-forced"}}])
+    new_text = apply(text, desired)[1]
     assert tomllib.loads(new_text)["runners"][0]["token"] == "glrt-forced"
 
 
 def test_docker_auth_config_is_one_compact_sorted_entry():
     text = '[[runners]]\n  name = "a"\n  environment = ["DOCKER_AUTH_CONFIG={}", "X=1", "DOCKER_AUTH_CONFIG=old"]\n'
-    _, new_text = apply(text, desired_for("a"))
+    new_text = apply(text, desired_for("a"))[1]
     env = tomllib.loads(new_text)["runners"][0]["environment"]
     entries = [e for e in env if e.startswith("DOCKER_AUTH_CONFIG=")]
     assert len(entries) == 1 and env.index(entries[0]) == 0 and "X=1" in env
@@ -165,26 +168,26 @@ def test_existing_auth_entry_with_other_json_layout_is_equal():
 
 def test_only_changed_paths_are_reported():
     text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "old"\n    privileged = true\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"image": "new", "privileged": True}}])
+    desired = desired_only(None, [{"name": "a", "docker": {"image": "new", "privileged": True}}])
     planned = core.plan(text, desired)
     assert planned["changes"] == {"runners": {"a": ["docker.image"]}}
 
 
 def test_bool_and_int_are_different_values():
     text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    cpu_shares = 1\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"cpu_shares": 1}}])
+    desired = desired_only(None, [{"name": "a", "docker": {"cpu_shares": 1}}])
     assert not core.plan(text, desired)["changed"]
-    desired, _ = core.build_desired(None, [{"name": "a", "feature_flags": {"FF_X": True}}])
+    desired = desired_only(None, [{"name": "a", "feature_flags": {"FF_X": True}}])
     text2 = '[[runners]]\n  name = "a"\n  [runners.feature_flags]\n    FF_X = 1\n'
     assert core.plan(text2, desired)["changed"]
 
 
 def test_new_keys_and_tables_follow_the_sibling_indentation():
     text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "old"\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "settings": {"limit": 2},
-                                            "docker": {"privileged": False, "services": [{"name": "pg"}]},
-                                            "network_per_build": True}])
-    _, new_text = apply(text, desired)
+    desired = desired_only(None, [{"name": "a", "settings": {"limit": 2},
+                                  "docker": {"privileged": False, "services": [{"name": "pg"}]},
+                                   "network_per_build": True}])
+    new_text = apply(text, desired)[1]
     lines = new_text.splitlines()
     assert "  limit = 2" in lines
     assert "    privileged = false" in lines
@@ -194,14 +197,14 @@ def test_new_keys_and_tables_follow_the_sibling_indentation():
 
 def test_flat_files_stay_flat():
     text = '[[runners]]\nname = "a"\n[runners.docker]\nimage = "old"\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"privileged": False}, "settings": {"limit": 1}}])
-    _, new_text = apply(text, desired)
+    desired = desired_only(None, [{"name": "a", "docker": {"privileged": False}, "settings": {"limit": 1}}])
+    new_text = apply(text, desired)[1]
     assert "privileged = false" in new_text.splitlines() and "limit = 1" in new_text.splitlines()
 
 
 def test_new_file_gets_runner_style():
     desired = desired_for("a", url="https://g", token="glrt-t", executor="docker")
-    _, new_text = apply("", desired)
+    new_text = apply("", desired)[1]
     data = tomllib.loads(new_text)
     assert data["concurrent"] == 8 and data["runners"][0]["docker"]["services"][1]["alias"] == "cache"
     assert '  name = "a"' in new_text.splitlines()
@@ -210,7 +213,7 @@ def test_new_file_gets_runner_style():
 
 def test_absent_removes_only_that_runner():
     text = '[[runners]]\n  name = "a"\n[[runners]]\n  name = "b"  # keep me\n[[runners]]\n  name = "c"\n'
-    desired, _ = core.build_desired(None, [{"name": "b", "state": "absent"}, {"name": "zz", "state": "absent"}])
+    desired = desired_only(None, [{"name": "b", "state": "absent"}, {"name": "zz", "state": "absent"}])
     planned, new_text = apply(text, desired)
     assert planned["changes"] == {"runners": {"b": ["(removed)"]}}
     assert [r["name"] for r in tomllib.loads(new_text)["runners"]] == ["a", "c"]
@@ -219,8 +222,8 @@ def test_absent_removes_only_that_runner():
 
 def test_null_removes_a_key_and_environment_entry():
     text = '[[runners]]\n  name = "a"\n  environment = ["A=1", "B=2"]\n  [runners.docker]\n    network_mode = "host"\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"network_mode": None},
-                                            "environment": {"A": None}}])
+    desired = desired_only(None, [{"name": "a", "docker": {"network_mode": None},
+                                  "environment": {"A": None}}])
     planned, new_text = apply(text, desired)
     runner = tomllib.loads(new_text)["runners"][0]
     assert runner["environment"] == ["B=2"] and "network_mode" not in runner["docker"]
@@ -229,8 +232,8 @@ def test_null_removes_a_key_and_environment_entry():
 
 def test_global_tables_merge_key_by_key():
     text = 'concurrent = 1\n[session_server]\n  session_timeout = 1800\n'
-    desired, _ = core.build_desired({"session_server": {"listen_address": "[::]:8093"}}, [])
-    _, new_text = apply(text, desired)
+    desired = desired_only({"session_server": {"listen_address": "[::]:8093"}}, [])
+    new_text = apply(text, desired)[1]
     assert tomllib.loads(new_text)["session_server"] == {"session_timeout": 1800, "listen_address": "[::]:8093"}
 
 
@@ -281,8 +284,8 @@ def test_environment_of_the_wrong_type_is_refused_not_repaired():
 
 def test_wrong_types_of_managed_keys_in_the_file_are_replaced():
     text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    privileged = "false"\n    services = ["pg"]\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"privileged": False, "services": [{"name": "pg"}]}}])
-    _, new_text = apply(text, desired)
+    desired = desired_only(None, [{"name": "a", "docker": {"privileged": False, "services": [{"name": "pg"}]}}])
+    new_text = apply(text, desired)[1]
     assert tomllib.loads(new_text)["runners"][0]["docker"] == {"privileged": False, "services": [{"name": "pg"}]}
 
 
@@ -291,9 +294,9 @@ def test_services_are_edited_in_place_and_keep_comments():
             '    # the database\n    [[runners.docker.services]]\n      name = "postgres:15"\n      alias = "db"\n'
             '    # the cache\n    [[runners.docker.services]]\n      name = "redis:6"\n'
             '    [[runners.docker.services]]\n      name = "gone:1"\n')
-    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"services": [
+    desired = desired_only(None, [{"name": "a", "docker": {"services": [
         {"name": "postgres:16", "alias": "db"}, {"name": "redis:7", "alias": "cache"}]}}])
-    _, new_text = apply(text, desired)
+    new_text = apply(text, desired)[1]
     assert "# the database" in new_text and "# the cache" in new_text and "gone:1" not in new_text
     assert tomllib.loads(new_text)["runners"][0]["docker"]["services"] == [
         {"name": "postgres:16", "alias": "db"}, {"name": "redis:7", "alias": "cache"}]
@@ -301,17 +304,17 @@ def test_services_are_edited_in_place_and_keep_comments():
 
 def test_inline_services_stay_inline():
     text = '[[runners]]\n  name = "a"\n  docker = { image = "x", services = [{ name = "pg" }] }\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"services": [{"name": "pg", "alias": "db"}],
-                                                                    "privileged": False}}])
-    _, new_text = apply(text, desired)
+    desired = desired_only(None, [{"name": "a", "docker": {"services": [{"name": "pg", "alias": "db"}],
+                                                           "privileged": False}}])
+    new_text = apply(text, desired)[1]
     assert "[[runners.docker.services]]" not in new_text and "[runners.docker]" not in new_text
     assert tomllib.loads(new_text)["runners"][0]["docker"]["services"] == [{"name": "pg", "alias": "db"}]
 
 
 def test_empty_services_list_removes_the_services():
     text = '[[runners]]\n  name = "a"\n  [runners.docker]\n    [[runners.docker.services]]\n      name = "pg"\n'
-    desired, _ = core.build_desired(None, [{"name": "a", "docker": {"services": []}}])
-    _, new_text = apply(text, desired)
+    desired = desired_only(None, [{"name": "a", "docker": {"services": []}}])
+    new_text = apply(text, desired)[1]
     assert "services" not in tomllib.loads(new_text)["runners"][0].get("docker", {})
 
 
@@ -329,8 +332,8 @@ def test_network_mode_and_environment_flag_warnings():
 
 
 def test_unknown_keys_warn_and_never_matching_registry_keys_warn():
-    _, warnings = core.build_desired(None, [{"name": "a", "docker": {"environment": ["A=1"]},
-                                             "docker_auth_config": {"auths": {"index.docker.io": {"auth": encode_auth("u", "p")}}}}])
+    warnings = core.build_desired(None, [{"name": "a", "docker": {"environment": ["A=1"]},
+                                         "docker_auth_config": {"auths": {"index.docker.io": {"auth": encode_auth("u", "p")}}}}])[1]
     assert any("docker.environment is not a key GitLab Runner knows" in w for w in warnings)
     assert any("never matches Docker Hub" in w for w in warnings)
 
@@ -342,7 +345,7 @@ def test_masked_text_hides_every_secret():
         '  [runners.cache.s3]\n    SecretKey = "s3-secret"\n    AccessKey = "s3-access"\n'
     )
     desired = desired_for("a")
-    _, new_text = apply(text, desired)
+    new_text = apply(text, desired)[1]
     masked = core.masked_text(new_text)
     secrets = core.secrets_in(tomllib.loads(new_text))
     assert {"glrt-secret-token", "awssecret", "s3-secret", PASSWORD, encode_auth("ci", PASSWORD)} <= secrets
@@ -359,8 +362,8 @@ def test_masking_keeps_the_layout():
 def test_big_file_noop_uses_the_fast_parser_only(monkeypatch):
     text = load_generator().generate(50)
     name = first_runner(text)
-    desired, _ = core.build_desired(None, [{"name": name, "docker": {"image": "x:1"}}])
-    _, new_text = apply(text, desired)
+    desired = desired_only(None, [{"name": name, "docker": {"image": "x:1"}}])
+    new_text = apply(text, desired)[1]
 
     def no_tomlkit(*args, **kwargs):
         raise AssertionError("tomlkit used on a no-op")
@@ -375,8 +378,10 @@ def test_same_tells_types_apart():
 
 
 def test_environment_other_entries_keep_order():
-    changed, _, entries = core.plan_environment(["B=1", "A=old", "C=3", "noequals"], {"A": ("text", "new"), "D": ("text", "4")})
+    changed, edits, entries = core.plan_environment(["B=1", "A=old", "C=3", "noequals"],
+                                                    {"A": ("text", "new"), "D": ("text", "4")})
     assert entries == ["B=1", "A=new", "C=3", "noequals", "D=4"] and changed == ["A", "D"]
+    assert edits == [("replace", 1, "A=new"), ("append", "D=4")]
 
 
 def test_environment_entry_split_at_first_equals():
@@ -420,7 +425,16 @@ def test_any_valid_desired_state_applies_once_and_survives_a_runner_rewrite(dock
     name = first_runner(text) or "added"
     spec = {"name": name, "docker": dict(docker, services=services), "environment": env,
             "network_per_build": flag, "url": "https://g", "token": "glrt-t", "executor": "docker"}
-    desired, _ = core.build_desired(None, [spec])
-    _, new_text = apply(text, desired)
+    desired = desired_only(None, [spec])
+    new_text = apply(text, desired)[1]
     assert not core.plan(new_text, desired)["changed"]
     assert not core.plan(runner_rewrite(new_text, seed), desired)["changed"]
+
+
+def test_crlf_files_keep_crlf_line_endings():
+    # Built at run time: the repository keeps LF only (sanity line-endings).
+    text = (FIXTURES / "31-windows-paths.toml").read_text().replace("\n", "\r\n")
+    desired = desired_for(first_runner(text))
+    new_text = apply(text, desired)[1]
+    assert not core.plan(new_text, desired)["changed"]
+    assert text.count("\r\n") > 10 and new_text.count("\n") == new_text.count("\r\n")

@@ -31,7 +31,7 @@ def test_existing_mode_and_owner_are_kept(tmp_path):
     target.write_text("old\n")
     os.chmod(target, 0o640)
     os.chown(target, os.getuid(), os.getgid())
-    _, st = files.read_text(str(target))
+    st = files.read_text(str(target))[1]
     files.atomic_write(str(target), "new\n", stat=st)
     assert mode_of(target) == 0o640 and target.read_text() == "new\n"
     assert os.stat(target).st_uid == st.st_uid and os.stat(target).st_ino != st.st_ino  # renamed, not rewritten
@@ -49,7 +49,7 @@ def test_temp_file_is_never_readable_by_others(tmp_path, monkeypatch):
     target = tmp_path / "secret.json"
     target.write_text("{}")
     os.chmod(target, 0o644)
-    _, st = files.read_text(str(target))
+    st = files.read_text(str(target))[1]
     files.atomic_write(str(target), "{}", stat=st, mode=0o600)
     assert seen == [0o600] and mode_of(target) == 0o600
 
@@ -57,7 +57,7 @@ def test_temp_file_is_never_readable_by_others(tmp_path, monkeypatch):
 def test_backup_keeps_the_old_content(tmp_path):
     target = tmp_path / "c.toml"
     target.write_text("old\n")
-    _, st = files.read_text(str(target))
+    st = files.read_text(str(target))[1]
     backup = files.atomic_write(str(target), "new\n", stat=st, backup=True)
     assert backup.startswith(str(target) + ".") and backup.endswith("~")
     assert open(backup).read() == "old\n" and target.read_text() == "new\n"
@@ -66,7 +66,7 @@ def test_backup_keeps_the_old_content(tmp_path):
 def test_failure_leaves_the_file_and_no_temp_behind(tmp_path, monkeypatch):
     target = tmp_path / "c.toml"
     target.write_text("old\n")
-    _, st = files.read_text(str(target))
+    st = files.read_text(str(target))[1]
 
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
