@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A real ansible-playbook run at -vvv --diff: no secret in any form anywhere in its output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PASSWORD = 'S3cr3t-"pass$word\\'
+TOKEN = "glrt-existing-runner-token-0042"
+NEW_TOKEN = "glrt-brand-new-runner-token-77"
+S3_SECRET = "s3-secret-key-value-9911"
+
+
+def forms(secret):
+    """The raw, base64, JSON-escaped and TOML-escaped forms a secret could leak in."""
+    escaped = json.dumps(secret)[1:-1]
+    return {secret, escaped, escaped.replace("\\", "\\\\"), base64.b64encode(secret.encode()).decode()}
+
+
+def run_playbook(tmp_path, playbook, extra):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="1")
+    command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-vvv",
+               "--diff", str(playbook), "-e", "ansible_python_interpreter=%s" % sys.executable] + extra
+    return subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path, check=False)
+
+
+def test_no_secret_in_vvv_diff_output(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(textwrap.dedent("""\
+        concurrent = 1
+        [[runners]]
+          name = "build"
+          url = "https://gitlab.example.com"
+          token = "%s"
+          executor = "docker"
+          [runners.cache.s3]
+            SecretKey = "%s"
+          [runners.docker]
+            image = "alpine:3.18"
+        """ % (TOKEN, S3_SECRET)))
+    playbook = tmp_path / "pb.yml"
+    playbook.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          tasks:
+            - name: Change everything, with secrets, twice
+              runnerkit.gitlab_runner.runner_config:
+                path: "{{ config }}"
+                global: {concurrent: 4}
+                runners:
+                  - name: build
+                    docker: {image: "registry.example.com:5000/ci/image:2"}
+                    docker_auth_config:
+                      auths: {"registry.example.com:5000": {username: ci-puller, password: "{{ pw }}"}}
+                  - name: added
+                    url: https://gitlab.example.com
+                    token: "{{ new_token }}"
+                    executor: docker
+              loop: [1, 2]
+            - name: A failing call must not leak either
+              runnerkit.gitlab_runner.runner_config:
+                path: "{{ config }}"
+                runners:
+                  - name: build
+                    docker: {privileged: "yes"}
+                    docker_auth_config:
+                      auths: {"registry.example.com:5000": {username: ci-puller, password: "{{ pw }}"}}
+              ignore_errors: true
+        """))
+    extra_vars = tmp_path / "vars.json"
+    extra_vars.write_text(json.dumps({"config": str(config), "pw": PASSWORD, "new_token": NEW_TOKEN}))
+    result = run_playbook(tmp_path, playbook, ["-e", "@%s" % extra_vars])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "changed: [localhost] => (item=1)" in output and "ok: [localhost] => (item=2)" in output
+    assert "expected a boolean" in output and "********" in output
+    auth = base64.b64encode(("ci-puller:" + PASSWORD).encode()).decode()
+    for secret in (PASSWORD, TOKEN, NEW_TOKEN, S3_SECRET, auth):
+        for form in forms(secret):
+            assert form not in output, "secret leaked in the form %r" % form
+    written = config.read_text()
+    assert auth in written and NEW_TOKEN in written  # the secrets went where they belong
