@@ -73,6 +73,35 @@ def validate_registry_key(key, where):
             "schemes than http:// or https://)" % (where, key))
 
 
+DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+# Paths docker login and old clients put after a scheme; they carry no meaning.
+IGNORED_SCHEME_PATHS = ("", "/", "/v1", "/v1/", "/v2", "/v2/")
+
+
+def normalize_registry_key(key, where):
+    """The key to write for a registry, as the runner, the Docker CLI and skopeo all match it.
+
+    Docker Hub (`docker.io`, `https://index.docker.io/v1/`, ...) becomes the CLI's own key
+    `https://index.docker.io/v1/`; `https://host[:port]` becomes `host[:port]`; hosts are
+    lower-cased; `host[:port]/namespace` keys keep their path (namespace-scoped credentials).
+    A scheme-less `index.docker.io` is kept as given: the runner never matches it (warned).
+    """
+    validate_registry_key(key, where)
+    match = REGISTRY_KEY.match(key)
+    host, path = match.group("host").lower(), (match.group("path") or "")
+    if match.group("scheme"):
+        if path not in IGNORED_SCHEME_PATHS:
+            raise AuthConfigError(
+                "%s: registry key %r has a scheme and a path; the runner drops the path after a scheme, so write "
+                "%r for the whole registry or %r for that namespace only"
+                % (where, key, host, host + path.rstrip("/")))
+        return DOCKER_HUB_KEY if host in DOCKER_HUB_HOSTS else host
+    path = path.rstrip("/")
+    if host == "docker.io" and not path:
+        return DOCKER_HUB_KEY
+    return host + path
+
+
 def validate_helper_name(name, where):
     if not isinstance(name, str) or not HELPER_NAME.match(name):
         raise AuthConfigError(
@@ -126,19 +155,18 @@ def build_auth_config(spec, where="docker_auth_config"):
     for name, value in (("auths", auths), ("credHelpers", helpers)):
         if not isinstance(value, dict):
             raise AuthConfigError("%s.%s: must be a mapping of registry to entry" % (where, name))
-    if auths:
-        data["auths"] = {}
-        for registry, entry in auths.items():
-            validate_registry_key(registry, where + ".auths")
-            warnings.extend(registry_key_warnings(registry))
-            data["auths"][registry] = _auth_entry(registry, entry, where)
-    if helpers:
-        data["credHelpers"] = {}
-        for registry, helper in helpers.items():
-            validate_registry_key(registry, where + ".credHelpers")
-            warnings.extend(registry_key_warnings(registry))
-            validate_helper_name(helper, "%s.credHelpers[%s]" % (where, registry))
-            data["credHelpers"][registry] = helper
+    for section, values in (("auths", auths), ("credHelpers", helpers)):
+        for registry, entry in values.items():
+            key = normalize_registry_key(registry, "%s.%s" % (where, section))
+            warnings.extend(registry_key_warnings(key))
+            if key in data.get(section, {}):
+                raise AuthConfigError("%s.%s: %r and another key both mean %r" % (where, section, registry, key))
+            if section == "auths":
+                value = _auth_entry(registry, entry, where)
+            else:
+                validate_helper_name(entry, "%s.credHelpers[%s]" % (where, registry))
+                value = entry
+            data.setdefault(section, {})[key] = value
     store = spec.get("credsStore")
     if store is not None:
         validate_helper_name(store, where + ".credsStore")
@@ -146,6 +174,24 @@ def build_auth_config(spec, where="docker_auth_config"):
                         "prefer credHelpers per registry" % (where, store))
         data["credsStore"] = store
     return data, warnings
+
+
+def registries_to_auth_spec(registries, where="registries"):
+    """The `registries` list of docker_config (one entry per registry) as {auths, credHelpers}."""
+    spec = {"auths": {}, "credHelpers": {}}
+    for index, entry in enumerate(registries or []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("registry"), str) or not entry["registry"]:
+            raise AuthConfigError("%s[%d]: every entry needs a registry" % (where, index))
+        if entry.get("state", "present") == "absent":
+            continue
+        registry = entry["registry"]
+        if entry.get("helper") is not None:
+            if any(entry.get(k) is not None for k in ("username", "password", "auth")):
+                raise AuthConfigError("%s[%s]: give either helper or credentials, not both" % (where, registry))
+            spec["credHelpers"][registry] = entry["helper"]
+        else:
+            spec["auths"][registry] = {k: entry[k] for k in ("username", "password", "auth") if entry.get(k) is not None}
+    return spec
 
 
 def compact_json(data):
@@ -202,3 +248,207 @@ def redact_auth_config_text(text):
     if data is None:
         return MASK
     return compact_json(redact_auth_config(data))
+
+
+# ---------------------------------------------------------------- image references (runner §5.5)
+
+
+def image_registry_path(image):
+    """The registry path the runner matches credentials on for an image reference.
+
+    Exactly the runner's normalizeImageRef (>= 18.3): the tag is cut at the first ':' of the last
+    path element (so `img@sha256:...` keeps `img@sha256`, as the runner does); a first component
+    with '.' or ':' or equal to `localhost` is the registry, otherwise `docker.io/` is prepended
+    (no `library/`); `index.docker.io` becomes `docker.io`; the host is lower-cased.
+    """
+    if not isinstance(image, str) or not image.strip():
+        raise AuthConfigError("image reference %r is empty or not a string" % (image,))
+    parts = image.strip().split("/")
+    parts[-1] = parts[-1].split(":", 1)[0]
+    first = parts[0]
+    if len(parts) > 1 and ("." in first or ":" in first or first.lower() == "localhost"):
+        host, rest = first.lower(), parts[1:]
+    else:
+        host, rest = "docker.io", parts
+    if host == "index.docker.io":
+        host = "docker.io"
+    return "/".join([host] + rest)
+
+
+def image_registry(image):
+    """The registry host[:port] of an image reference, as the runner sees it (`docker.io` for Hub)."""
+    return image_registry_path(image).split("/", 1)[0]
+
+
+def key_registry_path(key):
+    """The registry path the runner makes of an auths/credHelpers key (convertToRegistryPath)."""
+    lowered = key.lower()
+    for scheme in ("https://", "http://"):
+        if lowered.startswith(scheme):
+            host = key[len(scheme):].split("/", 1)[0].lower()
+            return "docker.io" if host == "index.docker.io" else host
+    path = key.rstrip("/")
+    if "/" in path:
+        head, last = path.rsplit("/", 1)
+        path = head + "/" + last.split(":", 1)[0]
+    host, sep, rest = path.partition("/")
+    return host.lower() + sep + rest
+
+
+# ---------------------------------------------------------------- config.json (docker/cli layout)
+
+# Top-level keys in the order docker/cli's ConfigFile struct writes them.
+CONFIG_JSON_ORDER = (
+    "auths", "HttpHeaders", "psFormat", "imagesFormat", "networksFormat", "pluginsFormat", "volumesFormat",
+    "statsFormat", "detachKeys", "credsStore", "credHelpers", "serviceInspectFormat", "servicesFormat",
+    "tasksFormat", "secretFormat", "configFormat", "nodesFormat", "pruneFilters", "proxies", "currentContext",
+    "cliPluginsExtraDirs", "plugins", "aliases", "features", "experimental",
+)
+STATIC_FIELDS = ("auth", "username", "password", "identitytoken", "registrytoken")
+# A helper cannot store: as credsStore it would break docker login and Docker Hub pulls.
+NON_STORE_HELPERS = ("ecr-login",)
+
+
+def _sorted_maps(value):
+    if isinstance(value, dict):
+        return {k: _sorted_maps(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_maps(v) for v in value]
+    return value
+
+
+def dump_config_json(data):
+    """config.json as the Docker CLI writes it: tabs, struct key order, sorted maps, HTML escaped,
+    no trailing newline, `auths` always present. Keys the CLI does not know follow, as they were."""
+    ordered = {"auths": {}}
+    for key in CONFIG_JSON_ORDER:
+        if key in data:
+            ordered[key] = _sorted_maps(data[key])
+    for key, value in data.items():
+        if key not in ordered:
+            ordered[key] = value
+    text = json.dumps(ordered, indent="\t", ensure_ascii=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def parse_config_json(text):
+    """Parsed config.json; ValueError with line and column when it is not a JSON object."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise AuthConfigError("cannot parse JSON: %s" % exc)
+    if not isinstance(data, dict):
+        raise AuthConfigError("the top level is a %s, not a JSON object" % type(data).__name__)
+    for section in ("auths", "credHelpers"):
+        if section in data and not isinstance(data[section], dict):
+            raise AuthConfigError("%s is a %s, not an object" % (section, type(data[section]).__name__))
+    if "credsStore" in data and not isinstance(data["credsStore"], str):
+        raise AuthConfigError("credsStore is not a string")
+    return data
+
+
+def build_registry_entries(registries, where="registries"):
+    """Validated desired entries: [{key, state, helper | auth}], keys normalized, duplicates refused."""
+    entries, seen, warnings = [], {}, []
+    for index, entry in enumerate(registries or []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("registry"), str) or not entry["registry"]:
+            raise AuthConfigError("%s[%d]: every entry needs a registry" % (where, index))
+        registry = entry["registry"]
+        label = "%s[%s]" % (where, registry)
+        key = normalize_registry_key(registry, label)
+        if key in seen:
+            raise AuthConfigError("%s: %r and %r are the same registry key %r" % (where, seen[key], registry, key))
+        seen[key] = registry
+        warnings.extend(registry_key_warnings(key))
+        state = entry.get("state") or "present"
+        if state == "absent":
+            entries.append({"key": key, "state": "absent"})
+        elif entry.get("helper") is not None:
+            if any(entry.get(k) is not None for k in ("username", "password", "auth")):
+                raise AuthConfigError("%s: give either helper or username/password/auth, not both" % label)
+            validate_helper_name(entry["helper"], label + ".helper")
+            entries.append({"key": key, "state": "present", "helper": entry["helper"]})
+        else:
+            creds = {k: entry[k] for k in ("username", "password", "auth") if entry.get(k) is not None}
+            if not creds:
+                raise AuthConfigError("%s: give username and password, auth, or helper" % label)
+            entries.append({"key": key, "state": "present", "auth": _auth_entry(key, creds, where)["auth"]})
+    return entries, warnings
+
+
+def _static_entry(old, auth):
+    """The auths entry for new credentials: other fields kept, stale credential fields dropped."""
+    entry = {k: v for k, v in (old or {}).items() if k not in STATIC_FIELDS} if isinstance(old, dict) else {}
+    entry["auth"] = auth
+    return entry
+
+
+def plan_config_json(current, entries, creds_store=None, allow_creds_store=False, exclusive=False):
+    """Merge the desired registries into parsed config.json data: (new data, changes, warnings).
+
+    `changes` maps each registry key to added/updated/removed/unchanged; it never holds a secret.
+    `creds_store`: None leaves it alone, "" removes it, a name sets it (needs allow_creds_store).
+    """
+    new = json.loads(json.dumps(current))
+    auths = new.setdefault("auths", {})
+    helpers = dict(new.get("credHelpers") or {})
+    changes, warnings, listed = {}, [], set()
+
+    def note(key, before):
+        after = (auths.get(key), helpers.get(key))
+        if before == after:
+            changes.setdefault(key, "unchanged")
+        elif before == (None, None):
+            changes[key] = "added"
+        elif after == (None, None):
+            changes[key] = "removed"
+        else:
+            changes[key] = "updated"
+
+    for entry in entries:
+        key = entry["key"]
+        listed.add(key)
+        before = (auths.get(key), helpers.get(key))
+        if entry["state"] == "absent":
+            auths.pop(key, None)
+            helpers.pop(key, None)
+        elif "helper" in entry:
+            helpers[key] = entry["helper"]
+            if isinstance(auths.get(key), dict) and any(k in auths[key] for k in STATIC_FIELDS):
+                auths.pop(key)  # stale static credentials the helper replaces
+        else:
+            auths[key] = _static_entry(auths.get(key), entry["auth"])
+            helpers.pop(key, None)  # a helper would win over the static credentials
+        note(key, before)
+    if exclusive:
+        for key in sorted((set(auths) | set(helpers)) - listed):
+            before = (auths.get(key), helpers.get(key))
+            auths.pop(key, None)
+            helpers.pop(key, None)
+            note(key, before)
+    if helpers or "credHelpers" in current:
+        new["credHelpers"] = helpers
+    if creds_store == "":
+        new.pop("credsStore", None)
+    elif creds_store is not None:
+        validate_helper_name(creds_store, "creds_store")
+        if creds_store in NON_STORE_HELPERS:
+            raise AuthConfigError("creds_store: %r cannot store credentials and as credsStore breaks Docker Hub pulls; "
+                                  "map its registries with helper in registries instead" % creds_store)
+        if not allow_creds_store:
+            raise AuthConfigError("creds_store: a global credsStore sends every registry, Docker Hub included, to %r; "
+                                  "set allow_creds_store: true if that is really wanted" % creds_store)
+        new["credsStore"] = creds_store
+    store = new.get("credsStore")
+    if store:
+        shadowed = sorted(k for k in auths if k not in helpers)
+        warnings.append("credsStore %r is used for every registry without a credHelpers entry (Docker Hub included)%s"
+                        % (store, "; it shadows the static auths of " + ", ".join(shadowed) if shadowed else ""))
+    return new, changes, warnings
+
+
+def redact_config_json(data):
+    """config.json data with every secret (auth, password, tokens) replaced by MASK."""
+    return redact_auth_config(data)

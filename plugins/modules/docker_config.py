@@ -1,0 +1,255 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: runnerkit contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: docker_config
+short_description: Manage registry credentials in a Docker client config.json, without a Docker daemon
+version_added: 0.1.0
+description:
+  - Manages the C(auths) and C(credHelpers) entries and the global C(credsStore) of a Docker client
+    C(config.json), such as C(~/.docker/config.json) of the user the GitLab Runner process runs as.
+  - Merges into the existing file. Every key it does not manage (C(proxies), C(HttpHeaders), C(detachKeys),
+    formats, entries of other registries, unknown keys) stays. Whether something changed is decided on the
+    parsed JSON, so a file rewritten by C(docker login) is unchanged on rerun.
+  - Writes in the Docker CLI's own layout (tab indent, sorted maps), atomically under a lock, with mode
+    C(0600) in a C(0700) directory that it creates when missing; no moment is world-readable.
+  - Registry keys are normalized the way the runner, the Docker CLI and skopeo match them. Docker Hub
+    (C(docker.io), C(https://index.docker.io/v1/)) becomes C(https://index.docker.io/v1/); C(https://host:port)
+    becomes C(host:port); C(host:port/namespace) keys are kept (namespace-scoped credentials).
+  - Needs no Docker daemon, no C(docker login) and no network access.
+author:
+  - runnerkit contributors (@runnerkit)
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change and writes nothing.
+  diff_mode:
+    support: full
+    description: Before and after JSON with every secret replaced by C(********).
+  idempotent:
+    support: full
+    description: A second run with the same arguments reports no change.
+options:
+  path:
+    description:
+      - The C(config.json) to manage. Symlinks are followed to their target.
+    type: path
+    required: true
+  registries:
+    description:
+      - One entry per registry. Static credentials (O(registries[].username) and O(registries[].password), or
+        O(registries[].auth)) become an C(auths) entry holding the base64 C(auth); O(registries[].helper) becomes
+        a C(credHelpers) entry. Registries not listed are left alone unless O(exclusive=true).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      registry:
+        description: C(host[:port]) or C(host[:port]/namespace), exactly as images name it (ports must match).
+        type: str
+        required: true
+      username:
+        description: User name for static credentials.
+        type: str
+      password:
+        description: Password or token for static credentials.
+        type: str
+      auth:
+        description: The base64 of C(user:password), instead of O(registries[].username)/O(registries[].password).
+        type: str
+      helper:
+        description:
+          - A credential helper name such as C(ecr-login); the binary C(docker-credential-<helper>) must be on the
+            PATH of the process that reads this file.
+        type: str
+      state:
+        description: V(absent) removes the registry from C(auths) and C(credHelpers).
+        type: str
+        choices: [present, absent]
+        default: present
+  creds_store:
+    description:
+      - The global C(credsStore). Omitted leaves it alone; an empty string removes it.
+      - A global store is used for every registry without a C(credHelpers) entry, Docker Hub included, which
+        breaks Docker Hub pulls for GitLab Runner. Setting one needs O(allow_creds_store=true) and still warns;
+        C(ecr-login) is refused because it cannot store credentials.
+    type: str
+  allow_creds_store:
+    description: Allow setting O(creds_store).
+    type: bool
+    default: false
+  exclusive:
+    description: Remove C(auths) and C(credHelpers) entries of registries not listed in O(registries).
+    type: bool
+    default: false
+  owner:
+    description: Owner of the file and of a directory the module creates (the runner process user).
+    type: str
+  group:
+    description: Group of the file and created directory; defaults to the primary group of O(owner).
+    type: str
+notes:
+  - GitLab Runner's Docker executor reads C(config.json) from the home directory of the user the runner process
+    runs as (root for a package install), even when jobs run with C(--user).
+  - skopeo and podman read C(auths) and C(credHelpers) of this file too, but ignore C(credsStore).
+seealso:
+  - module: runnerkit.gitlab_runner.runner_config
+  - plugin: runnerkit.gitlab_runner.docker_auth_config
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+---
+- name: Registry credentials for the runner process user
+  runnerkit.gitlab_runner.docker_config:
+    path: /root/.docker/config.json
+    registries:
+      - registry: "my.registry.tld:5000"
+        username: ci
+        password: "{{ vault_ci_password }}"
+      - registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+        helper: ecr-login
+      - registry: old.registry.tld
+        state: absent
+
+- name: Exactly these registries and nothing else, owned by the runner user
+  runnerkit.gitlab_runner.docker_config:
+    path: /home/gitlab-runner/.docker/config.json
+    owner: gitlab-runner
+    exclusive: true
+    registries:
+      - {registry: "registry.example.com/team-a", auth: "{{ team_a_auth }}"}
+"""
+
+RETURN = r"""
+changes:
+  description: Per registry key, V(added), V(updated), V(removed) or V(unchanged). Never a secret.
+  returned: always
+  type: dict
+  sample: {"my.registry.tld:5000": "added", "123456789012.dkr.ecr.eu-west-1.amazonaws.com": "unchanged"}
+path:
+  description: The file that was managed, after following symlinks.
+  returned: always
+  type: str
+  sample: /root/.docker/config.json
+"""
+
+import grp
+import os
+import pwd
+import stat as stat_module
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", required=True),
+    registries=dict(type="list", elements="dict", default=[], options=dict(
+        registry=dict(type="str", required=True),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        auth=dict(type="str", no_log=True),
+        helper=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )),
+    creds_store=dict(type="str"),
+    allow_creds_store=dict(type="bool", default=False),
+    exclusive=dict(type="bool", default=False),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+)
+
+
+def resolve_ids(owner, group):
+    """Numeric (uid, gid) for the owner/group options; (None, None) when not given."""
+    uid = gid = None
+    try:
+        if owner is not None:
+            entry = pwd.getpwnam(owner)
+            uid, gid = entry.pw_uid, entry.pw_gid
+        if group is not None:
+            gid = grp.getgrnam(group).gr_gid
+    except KeyError as exc:
+        raise files.FileError("owner/group: no such user or group %s" % exc)
+    return uid, gid
+
+
+def attributes_differ(stat, uid, gid):
+    if stat is None:
+        return False
+    return (stat_module.S_IMODE(stat.st_mode) != FILE_MODE or (uid is not None and stat.st_uid != uid)
+            or (gid is not None and stat.st_gid != gid))
+
+
+def ensure_directory(path, uid, gid):
+    directory = os.path.dirname(path)
+    if os.path.isdir(directory):
+        return
+    try:
+        os.makedirs(directory, DIR_MODE)
+        os.chmod(directory, DIR_MODE)  # makedirs applies the umask
+        if uid is not None or gid is not None:
+            os.chown(directory, -1 if uid is None else uid, -1 if gid is None else gid)
+    except OSError as exc:
+        raise files.FileError("cannot create directory %s: %s" % (directory, exc.strerror or exc))
+
+
+def plan(text, module, entries):
+    current = auth.parse_config_json(text)
+    params = module.params
+    return current, auth.plan_config_json(current, entries, params["creds_store"], params["allow_creds_store"],
+                                          params["exclusive"])
+
+
+def masked(data):
+    return auth.dump_config_json(auth.redact_config_json(data)) + "\n" if data is not None else ""
+
+
+def run(module, path):
+    entries, warnings = auth.build_registry_entries(module.params["registries"])
+    uid, gid = resolve_ids(module.params["owner"], module.params["group"])
+    text, stat = files.read_text(path)
+    current, (new, changes, more) = plan(text, module, entries)
+    changed = text is None or new != current or attributes_differ(stat, uid, gid)
+    if changed and not module.check_mode:
+        ensure_directory(path, uid, gid)
+        with files.locked(path):
+            text, stat = files.read_text(path)
+            current, (new, changes, more) = plan(text, module, entries)
+            changed = text is None or new != current or attributes_differ(stat, uid, gid)
+            if changed:
+                files.atomic_write(path, auth.dump_config_json(new), stat=stat, mode=FILE_MODE, owner=uid, group=gid)
+    return dict(changed=changed, changes=changes, before=current if text is not None else None, after=new,
+                warnings=warnings + more)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    path = files.real_path(module.params["path"])
+    try:
+        outcome = run(module, path)
+    except (auth.AuthConfigError, files.FileError) as exc:
+        module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
+    for data in (outcome["before"], outcome["after"]):
+        module.no_log_values.update(s for s in auth.auth_config_secrets(data or {}) if len(s) >= 4)
+    for warning in outcome["warnings"]:
+        module.warn(warning)
+    result = dict(changed=outcome["changed"], changes=outcome["changes"], path=path)
+    if module._diff and outcome["changed"]:
+        result["diff"] = dict(before=masked(outcome["before"]), after=masked(outcome["after"]),
+                              before_header=path, after_header=path)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
