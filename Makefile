@@ -54,7 +54,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # ansible-test must not see the repository through PYTHONPATH).
 WITH_COLLECTION := PYTHONPATH=$(COLLECTIONS_DIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help venv deps unit gocheck sanity integration lint changelog-lint test demo bench \
+.PHONY: help venv deps unit functional gocheck sanity integration lint changelog-lint test demo bench \
 	get-pip collection-link clean distclean
 
 help:
@@ -63,12 +63,13 @@ help:
 	@echo '                  (not on Debian / not root: install them yourself, then make test DEBIAN_PACKAGES=)'
 	@echo '  venv            $(VENV) with $(REQUIREMENTS) (reinstalled only when that file changes)'
 	@echo '  unit            pytest tests/unit'
+	@echo '  functional      pytest tests/functional (real registry, skopeo, ansible-playbook; needs deps)'
 	@echo '  gocheck         bash tests/gocheck/run_tests.sh (Go-side checks, if present)'
 	@echo '  sanity          ansible-test sanity --local --requirements --python $(PYTHON_VERSION)'
 	@echo '  integration     ansible-test integration --local --requirements (all targets)'
 	@echo '  lint            ansible-lint --offline --profile production'
 	@echo '  changelog-lint  antsibull-changelog lint'
-	@echo '  test            deps venv unit gocheck sanity integration lint changelog-lint'
+	@echo '  test            deps venv unit functional gocheck sanity integration lint changelog-lint'
 	@echo '  demo            bash demo/run.sh with the venv on PATH'
 	@echo '  bench           python scripts/bench.py, or each scripts/bench_*.py (BENCH_ARGS=...)'
 	@echo '  clean           remove $(BUILD)/ and tests/output/; distclean also removes $(VENV)/'
@@ -128,6 +129,11 @@ collection-link:
 unit: venv collection-link
 	$(WITH_COLLECTION) $(VENV_BIN)/python -m pytest -q tests/unit
 
+# A real docker-registry (distribution) on 127.0.0.1, skopeo as the client, real ansible-playbook
+# runs (tests/functional/conftest.py).  Needs the Debian packages of `make deps`.
+functional: venv collection-link
+	$(WITH_COLLECTION) $(VENV_BIN)/python -m pytest -q tests/functional
+
 gocheck:
 	@if [ -f tests/gocheck/run_tests.sh ]; then \
 		echo "bash tests/gocheck/run_tests.sh"; bash tests/gocheck/run_tests.sh; \
@@ -159,7 +165,11 @@ lint: venv collection-link
 changelog-lint: venv
 	$(VENV_BIN)/antsibull-changelog lint
 
-test: deps venv unit gocheck sanity integration lint changelog-lint
+# Further test stages live in mk/*.mk (one file per area); each appends its target to EXTRA_TESTS.
+EXTRA_TESTS :=
+-include mk/*.mk
+
+test: deps venv unit functional gocheck sanity integration lint changelog-lint $(EXTRA_TESTS)
 	@echo "make test: all passed"
 
 # --------------------------------------------------------------------------- extras
