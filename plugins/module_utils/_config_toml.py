@@ -24,7 +24,7 @@ except ImportError:  # Python < 3.11 on the target: tomlkit does the fast parse 
 try:
     import tomlkit
     from tomlkit.exceptions import ParseError as TomlkitParseError
-    from tomlkit.items import AoT, Array, InlineTable, Table
+    from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
     HAS_TOMLKIT = True
     TOMLKIT_IMPORT_ERROR = None
 except ImportError as exc:  # reported by the module with missing_required_lib()
@@ -116,7 +116,10 @@ def _strip_none(mapping):
 
 
 def _env_value(option, key, value):
-    """The desired state of one environment entry: None (remove), ("auth", data) or ("text", str)."""
+    """The desired state of one environment entry: None (remove), ("auth", data) or ("text", str).
+
+    `option` names where the value came from, for error messages.
+    """
     if value is None:
         return None, []
     if key == AUTH_ENV:
@@ -124,21 +127,21 @@ def _env_value(option, key, value):
         if isinstance(value, str):
             data = auth.parse_auth_config(value)
             if data is None:
-                raise ConfigError("%s.%s: is not a JSON object" % (option, key))
+                raise ConfigError("%s: is not a JSON object" % option)
         try:
-            data, warnings = auth.build_auth_config(data, "%s.%s" % (option, key))
+            data, warnings = auth.build_auth_config(data, option)
         except auth.AuthConfigError as exc:
             raise ConfigError(str(exc)) from exc
         return ("auth", data), warnings
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ConfigError("%s.%s: got %r, expected a string" % (option, key, value))
+        raise ConfigError("%s: got %r, expected a string" % (option, value))
     return ("text", str(value)), []
 
 
 def _runner_values(where, spec):
     """The nested [[runners]] values a runner spec manages (environment and token excluded)."""
     values = {}
-    settings = _strip_none(spec.get("settings") or {})
+    settings = dict(spec.get("settings") or {})
     clash = sorted(set(settings) & set(DEDICATED))
     if clash:
         raise ConfigError("%s.settings: set %s through the runner options of that name, not settings"
@@ -178,23 +181,23 @@ def build_runner(index, spec):
     except schema.SchemaError as exc:
         raise ConfigError(str(exc)) from exc
     runner["values"] = values
-    env = dict(spec.get("environment") or {})
+    env = {key: (value, "%s.environment.%s" % (where, key)) for key, value in (spec.get("environment") or {}).items()}
     if spec.get("docker_auth_config"):
         if AUTH_ENV in env:
             raise ConfigError("%s: give DOCKER_AUTH_CONFIG either as docker_auth_config or in environment, not both"
                               % where)
-        env[AUTH_ENV] = _strip_none(spec["docker_auth_config"])
-    for key, value in env.items():
+        env[AUTH_ENV] = (_strip_none(spec["docker_auth_config"]), where + ".docker_auth_config")
+    for key, (value, option) in env.items():
         if not isinstance(key, str) or not key or "=" in key or key != key.strip():
             raise ConfigError("%s.environment: %r is not a variable name (no '=' or surrounding spaces)" % (where, key))
-        runner["env"][key], more = _env_value(where + ".environment", key, value)
+        runner["env"][key], more = _env_value(option, key, value)
         warnings.extend(more)
     runner["create"] = {k: spec.get(k) for k in ("url", "token", "executor")}
     return runner, warnings
 
 
 def build_global(values):
-    values = _strip_none(values or {})
+    values = dict(values or {})
     if "runners" in values:
         raise ConfigError("global.runners: manage runners with the runners option")
     try:
@@ -363,7 +366,16 @@ def plan(text, desired):
 
 
 def _body(container):
-    return container.value.body if isinstance(container, (Table, InlineTable)) else container.body
+    """The (key, item) list of a table or document; empty for tomlkit's proxy of a table written with
+    dotted keys (`docker.image = ...`), whose layout tomlkit keeps by itself."""
+    if isinstance(container, (Table, InlineTable)):
+        return container.value.body
+    return getattr(container, "body", [])
+
+
+def _header_indent(container):
+    trivia = getattr(container, "trivia", None)
+    return trivia.indent.replace("\n", "") if trivia is not None else ""
 
 
 def _key_indent(container):
@@ -400,7 +412,7 @@ class _Style:
         if is_root:
             return ""
         found = _key_indent(container)
-        return found if found is not None else container.trivia.indent.replace("\n", "") + self.step
+        return found if found is not None else _header_indent(container) + self.step
 
     def tables_of(self, container, is_root):
         if is_root:
@@ -439,7 +451,7 @@ def _set_item(container, key, value, key_indent, table_indent, step):
         return
     existed = key in container
     container[key] = _to_toml(value)
-    if not existed and not inline:
+    if not existed and not inline and isinstance(container, (Table, tomlkit.TOMLDocument)):
         item = container.value.item(key) if isinstance(container, Table) else container.item(key)
         item.trivia.indent = key_indent
 
@@ -580,8 +592,58 @@ def render(planned):
         if item["environment"] is not None:
             _set_environment(table, item["environment"], style)
     for index in sorted(removals, reverse=True):
-        del doc["runners"][index]
+        _remove_runner(doc, index)
     return _line_endings_like(planned["text"], tomlkit.dumps(doc))
+
+
+def _trivia_start(body):
+    """Index where the trailing comments and blank lines of a body begin."""
+    start = len(body)
+    while start and body[start - 1][0] is None and isinstance(body[start - 1][1], (Whitespace, Comment)):
+        start -= 1
+    return start
+
+
+def _deepest_last(table):
+    """The table whose body ends the text of `table` (its last sub-table, recursively)."""
+    body = _body(table)
+    while body and isinstance(body[-1][1], (Table, AoT)):
+        last = body[-1][1]
+        table = last if isinstance(last, Table) else last.body[-1]
+        body = _body(table)
+    return table
+
+
+def _header_trivia(doc, index):
+    """The body that holds the comments above runner `index`, and where they start and end in it.
+
+    tomlkit keeps the comments above a table at the end of whatever precedes the table."""
+    runners = doc["runners"]
+    if index:
+        body = _body(_deepest_last(runners.body[index - 1]))
+        return body, _trivia_start(body), len(body)
+    position = [k for k, (key, _item) in enumerate(doc.body) if key is not None and key.key == "runners"][0]
+    before = doc.body[:position]
+    if before and isinstance(before[-1][1], (Table, AoT)):
+        tail = before[-1][1] if isinstance(before[-1][1], Table) else before[-1][1].body[-1]
+        body = _body(_deepest_last(tail))
+        return body, _trivia_start(body), len(body)
+    return doc.body, _trivia_start(before), position
+
+
+def _remove_runner(doc, index):
+    """Delete a [[runners]] table and move the comments above the next runner (kept by tomlkit at the
+    end of the deleted one) to where the deleted runner's own comments were."""
+    runners = doc["runners"]
+    own_body, own_start, own_end = _header_trivia(doc, index)
+    tail = _body(_deepest_last(runners.body[index]))
+    moved = "".join(item.as_string() for _key, item in tail[_trivia_start(tail):])
+    # Replace in place, never insert: tomlkit indexes body positions.
+    for position in range(own_start, own_end):
+        own_body[position] = (None, Whitespace(moved if position == own_start else ""))
+    if own_start == own_end and moved and own_body is not doc.body:
+        own_body.append((None, Whitespace(moved)))
+    del runners[index]
 
 
 def _line_endings_like(old_text, new_text):

@@ -73,6 +73,33 @@ def backup_name(path):
     return "%s.%s.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime()))
 
 
+def copy_private(source, target):
+    """Copy a file that may hold secrets: created 0600, content, then the source's mode and times."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, NEW_FILE_MODE)
+    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+        shutil.copyfileobj(src, out)
+        out.flush()
+        os.fsync(out.fileno())
+    shutil.copystat(source, target)
+
+
+def ensure_directory(directory, mode, uid=None, gid=None):
+    """Create `directory` and every missing parent with `mode` (not only the last one, as os.makedirs
+    does) and the given owner; an existing directory is left as it is."""
+    missing = []
+    while directory and not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, mode)
+            os.chmod(path, mode)  # mkdir applies the umask
+            if uid is not None or gid is not None:
+                os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+        except OSError as exc:
+            raise FileError("cannot create directory %s: %s" % (path, exc.strerror or exc)) from exc
+
+
 def _fsync_dir(directory):
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -96,6 +123,7 @@ def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backu
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
     except OSError as exc:
         raise FileError("cannot create a temporary file in %s: %s" % (directory, exc.strerror or exc)) from exc
+    backup_file = None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
@@ -104,16 +132,17 @@ def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backu
             if uid != -1 or gid != -1:
                 os.fchown(handle.fileno(), uid, gid)
             os.fchmod(handle.fileno(), mode)
-        backup_file = None
         if backup and stat is not None:
             backup_file = backup_name(path)
-            shutil.copy2(path, backup_file)
+            copy_private(path, backup_file)
         os.rename(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        for leftover in (tmp, backup_file):
+            if leftover:
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
         reason = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise FileError("cannot write %s: %s; the file was left unchanged" % (path, reason)) from exc
+        raise FileError("cannot write %s: %s" % (path, reason)) from exc
     with contextlib.suppress(OSError):
         _fsync_dir(directory)
     return backup_file

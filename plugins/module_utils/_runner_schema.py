@@ -125,6 +125,10 @@ CHECKS = {
 }
 
 
+# Tables of one value type: an entry of the wrong type is reported by its own name.
+MAP_ENTRY = {STR_MAP: STR, BOOL_MAP: BOOL, STR_LIST_MAP: STR_LIST}
+
+
 class SchemaError(ValueError):
     """A value the runner would refuse to decode; the message names option, value and type."""
 
@@ -166,6 +170,10 @@ def check_value(option, value, kind):
         return check_table(option, value, kind)
     if kind == SERVICES:
         check_services(option, value)
+        return []
+    if kind in MAP_ENTRY and isinstance(value, dict):
+        for key, entry in value.items():
+            check_value("%s.%s" % (option, key), entry, MAP_ENTRY[kind])
         return []
     if not CHECKS[kind](value):
         hint = " such as \"15m\" or \"1h30m\"" if kind == DUR else ""

@@ -191,19 +191,6 @@ def attributes_differ(stat, uid, gid):
             or (gid is not None and stat.st_gid != gid))
 
 
-def ensure_directory(path, uid, gid):
-    directory = os.path.dirname(path)
-    if os.path.isdir(directory):
-        return
-    try:
-        os.makedirs(directory, DIR_MODE)
-        os.chmod(directory, DIR_MODE)  # makedirs applies the umask
-        if uid is not None or gid is not None:
-            os.chown(directory, -1 if uid is None else uid, -1 if gid is None else gid)
-    except OSError as exc:
-        raise files.FileError("cannot create directory %s: %s" % (directory, exc.strerror or exc))
-
-
 def plan(text, module, entries):
     current = auth.parse_config_json(text)
     params = module.params
@@ -222,7 +209,7 @@ def run(module, path):
     current, (new, changes, more) = plan(text, module, entries)
     changed = text is None or new != current or attributes_differ(stat, uid, gid)
     if changed and not module.check_mode:
-        ensure_directory(path, uid, gid)
+        files.ensure_directory(os.path.dirname(path), DIR_MODE, uid, gid)
         with files.locked(path):
             text, stat = files.read_text(path)
             current, (new, changes, more) = plan(text, module, entries)

@@ -212,7 +212,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
-from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils._docker_auth import auth_config_secrets
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils._docker_auth import auth_config_secrets, encode_auth
 
 RUNNER_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -243,12 +243,21 @@ ARGUMENT_SPEC = {
 MIN_MASKED_SECRET = 4
 
 
-def desired_secrets(desired):
-    found = set()
-    for runner in desired["runners"]:
-        state = runner["env"].get(core.AUTH_ENV)
-        if state:
-            found.update(auth_config_secrets(state[1]))
+def param_secrets(params):
+    """Secrets inside options that are not no_log as a whole (environment, settings, global), found the
+    way they are found in the file, plus the `auth` strings made from auths: masked before anything
+    can fail and echo the arguments."""
+    found = core.secrets_in(params["global"] or {})
+    for runner in params["runners"] or []:
+        environment = runner.get("environment") or {}
+        shaped = dict(runner.get("settings") or {})
+        shaped["environment"] = ["%s=%s" % (k, v) for k, v in environment.items() if isinstance(v, str)]
+        found |= core.secrets_in(shaped)
+        if isinstance(environment.get(core.AUTH_ENV), dict):
+            found |= auth_config_secrets(environment[core.AUTH_ENV])
+        for entry in ((runner.get("docker_auth_config") or {}).get("auths") or {}).values():
+            if isinstance(entry, dict) and isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
+                found.add(encode_auth(entry["username"], entry["password"]))
     return found
 
 
@@ -273,22 +282,13 @@ def plan_and_render(text, desired):
     return planned, new_text
 
 
-def ensure_directory(path):
-    directory = os.path.dirname(path)
-    if directory and not os.path.isdir(directory):
-        try:
-            os.makedirs(directory, 0o700)
-        except OSError as exc:
-            raise files.FileError("cannot create directory %s: %s" % (directory, exc.strerror or exc))
-
-
 def apply(module, path, desired):
     """Plan without a lock; if something must change, plan again under the lock and write."""
     text, stat = files.read_text(path)
     planned, new_text = plan_and_render(text, desired)
     backup_file = None
     if planned["changed"] and not module.check_mode:
-        ensure_directory(path)
+        files.ensure_directory(os.path.dirname(path), 0o700)
         with files.locked(path):
             text, stat = files.read_text(path)
             planned, new_text = plan_and_render(text, desired)
@@ -302,10 +302,10 @@ def main():
     if not core.HAS_TOMLKIT:
         module.fail_json(msg=missing_required_lib("tomlkit"), exception=str(core.TOMLKIT_IMPORT_ERROR))
     unmask_usernames(module)
+    module.no_log_values.update(s for s in param_secrets(module.params) if len(s) >= MIN_MASKED_SECRET)
     path = files.real_path(module.params["path"])
     try:
         desired, warnings = core.build_desired(module.params["global"], module.params["runners"])
-        module.no_log_values.update(s for s in desired_secrets(desired) if len(s) >= MIN_MASKED_SECRET)
         text, planned, new_text, backup_file = apply(module, path, desired)
     except (core.ConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)

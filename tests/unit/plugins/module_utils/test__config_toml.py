@@ -246,7 +246,7 @@ def test_global_tables_merge_key_by_key():
     (None, [{"name": "a", "docker": {"Image": "x"}}], "spells this key 'image'"),
     (None, [{"name": "a", "docker": {"services": [{"alias": "db"}]}}], r"services\[0\]: every service needs a name"),
     (None, [{"name": "a", "docker": {"services": ["postgres"]}}], r"services\[0\]: got string"),
-    (None, [{"name": "a", "feature_flags": {"FF_NETWORK_PER_BUILD": "true"}}], "expected a table of booleans"),
+    (None, [{"name": "a", "feature_flags": {"FF_NETWORK_PER_BUILD": "true"}}], r"feature_flags.FF_NETWORK_PER_BUILD: got string .true., expected a boolean"),
     (None, [{"name": "a", "network_per_build": True, "feature_flags": {"FF_NETWORK_PER_BUILD": False}}], "disagree"),
     (None, [{"name": "a", "environment": {"A=B": "x"}}], "is not a variable name"),
     (None, [{"name": "a", "settings": {"docker": {}}}], "through the runner options"),
@@ -438,3 +438,25 @@ def test_crlf_files_keep_crlf_line_endings():
     new_text = apply(text, desired)[1]
     assert not core.plan(new_text, desired)["changed"]
     assert text.count("\r\n") > 10 and new_text.count("\n") == new_text.count("\r\n")
+
+
+@pytest.mark.parametrize("removed, kept", [
+    ("a", ["# top", "# ---- b ----", "# ---- c ----"]),
+    ("b", ["# top", "# ---- a ----", "# ---- c ----"]),
+    ("c", ["# top", "# ---- a ----", "# ---- b ----"]),
+])
+def test_removing_a_runner_takes_its_own_comments_and_keeps_the_others(removed, kept):
+    text = ('concurrent = 1  # top\n\n# ---- a ----\n[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "x"\n\n'
+            '# ---- b ----\n[[runners]]\n  name = "b"\n\n# ---- c ----\n[[runners]]\n  name = "c"\n')
+    new_text = apply(text, desired_only(None, [{"name": removed, "state": "absent"}]))[1]
+    assert "# ---- %s ----" % removed not in new_text
+    assert [line for line in new_text.splitlines() if line.startswith("#") or "# top" in line] == [
+        "concurrent = 1  # top" if k == "# top" else k for k in kept]
+    assert [r["name"] for r in tomllib.loads(new_text)["runners"]] == [n for n in "abc" if n != removed]
+
+
+def test_removing_the_first_runner_after_a_table_moves_the_comment_of_the_next():
+    text = ('[session_server]\n  session_timeout = 1800\n\n# ---- a ----\n[[runners]]\n  name = "a"\n\n'
+            '# ---- b ----\n[[runners]]\n  name = "b"\n')
+    new_text = apply(text, desired_only(None, [{"name": "a", "state": "absent"}]))[1]
+    assert "# ---- a ----" not in new_text and "# ---- b ----\n[[runners]]\n  name = \"b\"" in new_text

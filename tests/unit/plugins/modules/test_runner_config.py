@@ -1,0 +1,469 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""runner_config: main() run in-process on tmp_path files.
+
+Check mode writes nothing, a second run reports no change, a failure leaves the file byte for byte as it
+was, and no result (diff included) carries a secret of the file or of the arguments.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import json
+import os
+import re
+import shutil
+import stat
+
+import pytest
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    tomllib = None
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.modules import runner_config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "fixtures", "configs")
+MASK = "********"
+
+RUNNER_WRITTEN = """\
+concurrent = 4
+check_interval = 0
+
+[session_server]
+  session_timeout = 1800
+
+# first runner
+[[runners]]
+  name = "docker-a"
+  url = "https://gitlab.example.com"
+  id = 11
+  token = "glrt-AAAAtok3nAAAAAAAAAAAA"
+  token_obtained_at = 2024-05-01T10:00:00Z
+  token_expires_at = 2024-07-30T10:00:00Z
+  executor = "docker"
+  environment = ["LANG=C.UTF-8", "API_TOKEN=envTok3nValue99"]
+  [runners.cache]
+    Type = "s3"
+    [runners.cache.s3]
+      AccessKey = "AKIAUNITTESTEXAMPLE1"
+      SecretKey = "unitTestSecretKey/EXAMPLE+KEY"
+  [runners.docker]
+    image = "alpine:3.19" # default image
+    volumes = ["/cache"]
+
+# second runner
+[[runners]]
+  name = "shell-b"
+  url = "https://gitlab.example.com"
+  id = 12
+  token = "glrt-BBBBtok3nBBBBBBBBBBBB"
+  token_obtained_at = 2024-05-01T10:00:00Z
+  token_expires_at = 0001-01-01T00:00:00Z
+  executor = "shell"
+"""
+FILE_SECRETS = ["glrt-AAAAtok3nAAAAAAAAAAAA", "glrt-BBBBtok3nBBBBBBBBBBBB", "envTok3nValue99",
+                "AKIAUNITTESTEXAMPLE1", "unitTestSecretKey/EXAMPLE+KEY"]
+PASSWORD = "Unit-Pa55w0rd-zz"
+AUTH = base64.b64encode(("ci-bot:" + PASSWORD).encode()).decode()
+
+
+def run(args, capsys, check=False, diff=False):
+    """(exit code, result) of one in-process run of the module."""
+    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            runner_config.main()
+    out = capsys.readouterr().out
+    return exc.value.code, json.loads(out)
+
+
+def parse(path):
+    if tomllib is None:
+        pytest.skip("tomllib needs Python >= 3.11")
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
+def snapshot(path):
+    st = os.stat(path)
+    with open(path, "rb") as handle:
+        return handle.read(), st.st_ino, st.st_mtime_ns, stat.S_IMODE(st.st_mode)
+
+
+def leftovers(directory):
+    return sorted(n for n in os.listdir(directory) if n.endswith(".tmp") or n.endswith("~"))
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(RUNNER_WRITTEN)
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def docker_a(**options):
+    return {"name": "docker-a", **options}
+
+
+# ------------------------------------------------------------------ check mode, changed, unchanged
+
+
+def test_check_mode_writes_nothing(config, capsys):
+    before = snapshot(config)
+    code, result = run({"path": config, "global": {"concurrent": 9},
+                        "runners": [docker_a(docker={"image": "alpine:3.20"})]}, capsys, check=True)
+    assert code == 0 and result["changed"] is True
+    assert result["changes"] == {"global": ["concurrent"], "runners": {"docker-a": ["docker.image"]}}
+    assert snapshot(config) == before
+    assert os.listdir(os.path.dirname(config)) == ["config.toml"]  # not even a lock file
+
+
+def test_check_mode_does_not_create_a_new_file(tmp_path, capsys):
+    path = tmp_path / "etc" / "gitlab-runner" / "config.toml"
+    code, result = run({"path": str(path), "global": {"concurrent": 2}}, capsys, check=True)
+    assert code == 0 and result["changed"] is True
+    assert not (tmp_path / "etc").exists()
+
+
+def test_new_file_is_created_0600_in_a_0700_directory(tmp_path, capsys):
+    path = tmp_path / "etc" / "config.toml"
+    old = os.umask(0)
+    try:
+        code, result = run({"path": str(path), "global": {"concurrent": 2}}, capsys)
+    finally:
+        os.umask(old)
+    assert code == 0 and result["changed"] is True
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert parse(path) == {"concurrent": 2}
+
+
+def test_change_then_no_change(config, capsys):
+    args = {"path": config, "global": {"concurrent": 9},
+            "runners": [docker_a(docker={"image": "alpine:3.20", "pull_policy": ["always", "if-not-present"]},
+                                 network_per_build=True, environment={"HTTP_PROXY": "http://proxy:3128"})]}
+    code, first = run(args, capsys)
+    assert code == 0 and first["changed"] is True
+    assert sorted(first["changes"]["runners"]["docker-a"]) == [
+        "docker.image", "docker.pull_policy", "environment.HTTP_PROXY", "feature_flags.FF_NETWORK_PER_BUILD"]
+    after_first = snapshot(config)
+    assert after_first[3] == 0o600
+    code, second = run(args, capsys)
+    assert code == 0 and second["changed"] is False and second["changes"] == {}
+    code, third = run(args, capsys, check=True)
+    assert code == 0 and third["changed"] is False
+    assert snapshot(config) == after_first  # not rewritten, not even touched
+
+    data = parse(config)
+    runner = data["runners"][0]
+    assert data["concurrent"] == 9
+    assert runner["docker"]["image"] == "alpine:3.20"
+    assert runner["docker"]["pull_policy"] == ["always", "if-not-present"]
+    assert runner["docker"]["volumes"] == ["/cache"]
+    assert runner["feature_flags"] == {"FF_NETWORK_PER_BUILD": True}
+    assert runner["environment"] == ["LANG=C.UTF-8", "API_TOKEN=envTok3nValue99", "HTTP_PROXY=http://proxy:3128"]
+    assert runner["token"] == "glrt-AAAAtok3nAAAAAAAAAAAA" and runner["id"] == 11
+    assert data["runners"][1] == parse_text(RUNNER_WRITTEN)["runners"][1]
+    text = open(config).read()
+    assert "# first runner" in text and "# second runner" in text and "# default image" in text
+
+
+def parse_text(text):
+    if tomllib is None:
+        pytest.skip("tomllib needs Python >= 3.11")
+    return tomllib.loads(text)
+
+
+def test_symlink_target_is_edited(config, tmp_path, capsys):
+    link = tmp_path / "link.toml"
+    link.symlink_to("config.toml")
+    code, result = run({"path": str(link), "runners": [docker_a(docker={"image": "alpine:3.20"})]}, capsys)
+    assert code == 0 and result["changed"] is True and result["path"] == os.path.realpath(config)
+    assert link.is_symlink() and os.readlink(link) == "config.toml"
+    assert parse(config)["runners"][0]["docker"]["image"] == "alpine:3.20"
+
+
+def test_backup_keeps_the_old_content(config, capsys):
+    before = snapshot(config)
+    code, result = run({"path": config, "global": {"concurrent": 9}, "backup": True}, capsys)
+    assert code == 0 and result["changed"] is True
+    backup = result["backup_file"]
+    assert os.path.dirname(backup) == os.path.dirname(config) and backup.endswith("~")
+    assert snapshot(backup)[0] == before[0] and snapshot(backup)[3] == 0o600
+    code, result = run({"path": config, "global": {"concurrent": 9}, "backup": True}, capsys)
+    assert code == 0 and result["changed"] is False and "backup_file" not in result
+
+
+# ------------------------------------------------------------------ failures leave the file alone
+
+BAD_ARGS = [
+    pytest.param({"runners": [docker_a(docker={"privileged": "true"})]},
+                 ["runners[docker-a].docker.privileged", "got string 'true'", "boolean"], id="privileged-string"),
+    pytest.param({"runners": [docker_a(docker={"image": 5})]},
+                 ["runners[docker-a].docker.image", "got integer 5", "string"], id="image-int"),
+    pytest.param({"runners": [docker_a(feature_flags={"FF_NETWORK_PER_BUILD": "true"})]},
+                 ["runners[docker-a].feature_flags.FF_NETWORK_PER_BUILD", "got string 'true', expected a boolean"], id="feature-flag-string"),
+    pytest.param({"global": {"concurrent": 0}}, ["global.concurrent", "got 0"], id="concurrent-zero"),
+    pytest.param({"global": {"connection_max_age": "15 minutes"}},
+                 ["global.connection_max_age", "'15 minutes'", "duration"], id="duration"),
+    pytest.param({"runners": [{"name": "docker-new", "docker": {"image": "alpine"}}]},
+                 ["runners[docker-new]", "url, token, executor"], id="unknown-runner"),
+    pytest.param({"runners": [docker_a(docker={"services": [{"alias": "db"}]})]},
+                 ["runners[docker-a].docker.services[0]", "needs a name"], id="service-without-name"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"auths": {"r.example.com": {"auth": "%%%"}}})]},
+                 ["auths[r.example.com].auth", "not valid base64"], id="auth-not-base64"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"auths": {"r.example.com": {"auth": "OnB3"}}})]},
+                 ["auths[r.example.com].auth", "non-empty user"], id="auth-empty-user"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"credHelpers": {"r.example.com": "/usr/bin/evil"}})]},
+                 ["credHelpers[r.example.com]", "'/usr/bin/evil'"], id="helper-path"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"credsStore": "../x"})]},
+                 ["credsStore", "'../x'"], id="helper-dotdot"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"credHelpers": {"r.example.com": "docker-credential-pass"}})]},
+                 ["credHelpers[r.example.com]", "must not repeat the 'docker-credential-' prefix"], id="helper-prefix"),
+    pytest.param({"runners": [docker_a(settings={"docker": {"image": "x"}})]},
+                 ["runners[docker-a].settings", "docker"], id="settings-clash"),
+]
+
+
+@pytest.mark.parametrize("args, expect", BAD_ARGS)
+def test_bad_arguments_fail_and_leave_the_file_alone(config, capsys, args, expect):
+    before = snapshot(config)
+    code, result = run(dict(args, path=config), capsys)
+    assert code == 1 and result["failed"] is True and not result.get("changed")
+    assert result["msg"].startswith(config + ": ") and result["msg"].endswith("; the file was left unchanged")
+    for part in expect:
+        assert part in result["msg"]
+    assert snapshot(config) == before
+    assert leftovers(os.path.dirname(config)) == []
+
+
+@pytest.mark.parametrize("text, expect", [
+    pytest.param("concurrent = 4\n[[runners]]\n  name = \"docker-a\"\n  image = \n", ["cannot parse TOML", "line 4"],
+                 id="syntax"),
+    pytest.param("concurrent = 4\nconcurrent = 5\n", ["cannot parse TOML", "line 2"], id="duplicate-key"),
+    pytest.param("[runners]\n  name = \"docker-a\"\n", ["[runners] must be an array of tables"], id="plain-runners"),
+    pytest.param(RUNNER_WRITTEN.replace('"shell-b"', '"docker-a"'), ["has 2 runners named 'docker-a'"],
+                 id="duplicate-names"),
+])
+def test_unusable_file_fails_and_is_left_alone(tmp_path, capsys, text, expect):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    before = snapshot(path)
+    code, result = run({"path": str(path), "runners": [docker_a(docker={"image": "x"})]}, capsys)
+    assert code == 1
+    for part in expect:
+        assert part in result["msg"]
+    assert snapshot(path) == before
+
+
+def test_file_that_is_not_utf8_is_left_alone(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"# M\xfcnchen\nconcurrent = 4\n")
+    before = snapshot(path)
+    code, result = run({"path": str(path), "global": {"concurrent": 5}}, capsys)
+    assert code == 1 and "not UTF-8 text (byte 3)" in result["msg"]
+    assert snapshot(path) == before
+
+
+def test_directory_at_path_fails(tmp_path, capsys):
+    code, result = run({"path": str(tmp_path), "global": {"concurrent": 5}}, capsys)
+    assert code == 1 and "Is a directory" in result["msg"]
+
+
+def test_failed_rename_leaves_the_file_and_no_temp_file(config, capsys, monkeypatch):
+    before = snapshot(config)
+
+    def no_space(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "rename", no_space)
+    code, result = run({"path": config, "global": {"concurrent": 9}}, capsys)
+    assert code == 1 and "no space left on device" in result["msg"]
+    assert snapshot(config) == before
+    assert leftovers(os.path.dirname(config)) == []
+
+
+# ------------------------------------------------------------------ secrets
+
+
+def secrets_of(data):
+    """Secret strings of parsed config data, collected independently of the module's own helpers."""
+    found = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in ("token", "SecretKey", "AccessKey", "SessionToken", "PrivateKey", "AccountKey") \
+                    and isinstance(value, str):
+                found.add(value)
+            elif key == "environment" and isinstance(value, list):
+                for entry in value:
+                    name, dummy, text = str(entry).partition("=")
+                    if name == "DOCKER_AUTH_CONFIG":
+                        found |= auth_secrets(text)
+                    elif re.search("PASS|SECRET|TOKEN", name) and text:
+                        found.add(text)
+            else:
+                found |= secrets_of(value)
+    elif isinstance(data, list):
+        for value in data:
+            found |= secrets_of(value)
+    return {s for s in found if len(s) >= 4}
+
+
+def auth_secrets(text):
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {text}
+    found = set()
+    for entry in (data.get("auths") or {}).values() if isinstance(data, dict) else ():
+        for key in ("auth", "password", "identitytoken", "registrytoken"):
+            if isinstance(entry.get(key), str):
+                found.add(entry[key])
+        if isinstance(entry.get("auth"), str):
+            try:
+                found.add(base64.b64decode(entry["auth"], validate=True).decode().partition(":")[2])
+            except (binascii.Error, UnicodeError):
+                pass
+    return found
+
+
+SECRET_FIXTURES = ["04-env-docker-auth-escaped-basic-string.toml", "05-env-docker-auth-literal-string.toml",
+                   "10-runner-written-token-datetimes.toml", "22-cache-s3-gcs-azure-secrets.toml",
+                   "29-env-docker-auth-credhelpers-credsstore.toml", "30-env-var-expansion-and-dollars.toml"]
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check", "run"])
+@pytest.mark.parametrize("fixture", SECRET_FIXTURES)
+def test_no_secret_of_the_file_in_the_result(tmp_path, capsys, fixture, check):
+    path = tmp_path / "config.toml"
+    shutil.copy(os.path.join(FIXTURES, fixture), path)
+    secrets = secrets_of(parse(path))
+    assert secrets, "the fixture has secrets"
+    first = parse(path)["runners"][0]["name"]
+    code, result = run({"path": str(path), "global": {"concurrent": 17},
+                        "runners": [{"name": first, "settings": {"limit": 3}}]}, capsys, check=check, diff=True)
+    assert code == 0 and result["changed"] is True
+    shown = json.dumps(result)
+    assert sorted(s for s in secrets if s in shown) == []
+    assert MASK in result["diff"]["before"] and MASK in result["diff"]["after"]
+    assert "concurrent = 17" in result["diff"]["after"]
+
+
+def test_no_secret_of_the_arguments_in_the_result(config, capsys):
+    args = {"path": config, "runners": [
+        docker_a(docker_auth_config={"auths": {"registry.example.com": {"username": "ci-bot", "password": PASSWORD}}},
+                 environment={"DEPLOY_TOKEN": "argDeployTok3n77"},
+                 settings={"cache": {"s3": {"SecretKey": "argSecretKey/ABC+123"}}}),
+        {"name": "docker-new", "url": "https://gitlab.example.com", "token": "glrt-ARGtok3nNEWNEWNEWNEW",
+         "executor": "docker"},
+    ]}
+    secrets = [PASSWORD, AUTH, "argDeployTok3n77", "argSecretKey/ABC+123", "glrt-ARGtok3nNEWNEWNEWNEW"] + FILE_SECRETS
+    for check in (True, False):
+        code, result = run(args, capsys, check=check, diff=True)
+        assert code == 0 and result["changed"] is True
+        shown = json.dumps(result)
+        assert [s for s in secrets if s in shown] == []
+        assert 'DOCKER_AUTH_CONFIG={"auths":{"registry.example.com":{"auth":"********"}}}' in result["diff"]["after"]
+    text = open(config).read()
+    # they were written (the password inside AUTH; the new SecretKey replaced the old one)
+    assert [s for s in secrets[1:] if s not in text] == ["unitTestSecretKey/EXAMPLE+KEY"]
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is False
+    assert [s for s in secrets if s in json.dumps(result)] == []
+
+
+def test_usernames_are_not_masked(config, capsys):
+    """Only the password is secret; masking the user name would garble every 'ci-bot' in the output."""
+    code, result = run({"path": config, "runners": [docker_a(
+        docker={"image": "registry.example.com/ci-bot/base:1"},
+        docker_auth_config={"auths": {"registry.example.com": {"username": "ci-bot", "password": PASSWORD}}})]},
+        capsys, diff=True)
+    assert code == 0
+    assert 'image = "registry.example.com/ci-bot/base:1"' in result["diff"]["after"]
+
+
+def test_no_secret_in_a_failed_result(config, capsys):
+    code, result = run({"path": config, "runners": [docker_a(
+        docker={"image": 5},
+        environment={"DOCKER_AUTH_CONFIG": json.dumps({"auths": {"registry.example.com": {"auth": AUTH}}}),
+                     "DEPLOY_TOKEN": "argDeployTok3n77"},
+        settings={"cache": {"s3": {"SecretKey": "argSecretKey/ABC+123"}}})]}, capsys)
+    assert code == 1
+    shown = json.dumps(result)
+    assert [s for s in (AUTH, "argDeployTok3n77", "argSecretKey/ABC+123") if s in shown] == []
+
+
+# ------------------------------------------------------------------ regressions of bugs found in review
+
+
+def test_backup_is_never_readable_by_others(config, capsys, monkeypatch):
+    modes = []
+    real_copystat = shutil.copystat
+
+    def spy(src, dst, **kwargs):  # called once the content is in the backup
+        modes.append(stat.S_IMODE(os.stat(dst).st_mode))
+        return real_copystat(src, dst, **kwargs)
+
+    monkeypatch.setattr(shutil, "copystat", spy)
+    old = os.umask(0o022)
+    try:
+        code, result = run({"path": config, "global": {"concurrent": 9}, "backup": True}, capsys)
+    finally:
+        os.umask(old)
+    assert code == 0 and modes
+    assert [m for m in modes if m & 0o077] == []
+
+
+def test_write_failure_message_says_it_once(config, capsys, monkeypatch):
+    def no_space(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "rename", no_space)
+    code, result = run({"path": config, "global": {"concurrent": 9}}, capsys)
+    assert code == 1 and result["msg"].count("left unchanged") == 1
+
+
+def test_removing_a_runner_keeps_the_comments_of_the_others(config, capsys):
+    code, result = run({"path": config, "runners": [docker_a(state="absent")]}, capsys)
+    assert code == 0 and result["changed"] is True
+    text = open(config).read()
+    assert "# second runner" in text
+
+
+def test_feature_flag_message_names_flag_and_value(config, capsys):
+    code, result = run({"path": config, "runners": [docker_a(feature_flags={"FF_NETWORK_PER_BUILD": "true"})]},
+                       capsys)
+    assert code == 1 and "FF_NETWORK_PER_BUILD" in result["msg"] and "'true'" in result["msg"]
+
+
+def test_null_removes_a_global_key(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text('concurrent = 4\nlog_level = "debug"\n')
+    code, result = run({"path": str(path), "global": {"log_level": None}}, capsys)
+    assert code == 0 and result["changed"] is True
+    assert parse(path) == {"concurrent": 4}
+
+
+def test_null_removes_a_settings_key(config, capsys):
+    with open(config, "a") as handle:
+        handle.write("  limit = 3\n")  # appended to the last runner, shell-b
+    code, result = run({"path": config, "runners": [{"name": "shell-b", "settings": {"limit": None}}]}, capsys)
+    assert code == 0 and result["changed"] is True
+    assert "limit" not in parse(config)["runners"][1]
+
+
+def test_runner_with_dotted_keys_is_edited(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text('[[runners]]\n  name = "d"\n  url = "https://gitlab.example.com"\n  token = "glrt-DOTTEDtok3n"\n'
+                    '  executor = "docker"\n  docker.image = "alpine:3.20"\n  docker.volumes = ["/cache"]\n')
+    code, result = run({"path": str(path), "runners": [{"name": "d", "docker": {"image": "alpine:3.21"}}]}, capsys)
+    assert code == 0 and result["changed"] is True
+    assert parse(path)["runners"][0]["docker"] == {"image": "alpine:3.21", "volumes": ["/cache"]}
