@@ -273,26 +273,31 @@ def unmask_usernames(module):
     module.no_log_values.difference_update(public - secret)
 
 
-def plan_and_render(text, desired):
-    planned = core.plan(text, desired)
-    new_text = None
-    if planned["changed"]:
-        new_text = core.render(planned)
-        core.verify(planned, desired, new_text)
-    return planned, new_text
+def render_checked(planned, desired):
+    """The new text of a plan, re-read and verified before anything may write it."""
+    new_text = core.render(planned)
+    core.verify(planned, desired, new_text)
+    return new_text
 
 
 def apply(module, path, desired):
-    """Plan without a lock; if something must change, plan again under the lock and write."""
+    """Decide from a fast unlocked parse; build the tomlkit document only to write or to show a diff.
+
+    A change is planned again under the lock on what is on disk then, so concurrent calls lose nothing.
+    """
     text, stat = files.read_text(path)
-    planned, new_text = plan_and_render(text, desired)
-    backup_file = None
-    if planned["changed"] and not module.check_mode:
+    planned = core.plan(text, desired)
+    new_text = backup_file = None
+    if planned["changed"] and module.check_mode:
+        if module._diff:
+            new_text = render_checked(planned, desired)
+    elif planned["changed"]:
         files.ensure_directory(os.path.dirname(path), 0o700)
         with files.locked(path):
             text, stat = files.read_text(path)
-            planned, new_text = plan_and_render(text, desired)
+            planned = core.plan(text, desired)
             if planned["changed"]:
+                new_text = render_checked(planned, desired)
                 backup_file = files.atomic_write(path, new_text, stat=stat, backup=module.params["backup"])
     return text, planned, new_text, backup_file
 

@@ -17,7 +17,9 @@ spec.loader.exec_module(bench)
 
 
 def test_500_runners_edit_under_2s_and_noop_under_half_a_second(tmp_path):
-    row = bench.measure(500, 2, str(tmp_path))
-    assert row["kbytes"] > 250
-    assert row["edit"] < 2.0, row
-    assert row["noop"] < 0.5, row
+    # CPU time of this process: what the module costs, not what other processes on a busy machine take.
+    # The generated file is about twice the ~280 KB the promise was made for.
+    row = bench.measure(500, 3, str(tmp_path))
+    assert row["kbytes"] > 280
+    assert row["edit_cpu"] < 2.0, row
+    assert row["noop_cpu"] < 0.5, row
