@@ -1,0 +1,892 @@
+# -*- coding: utf-8 -*-
+# Copyright: runnerkit contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""GitLab Runner's registry credential resolution, as the Docker executor does it. Pure: no I/O.
+
+Facts: shared/reference/gitlab-runner-config-and-auth.md §3, §5, §7.5, checked against the runner's
+helpers/docker/auth/auth.go (AllConfigs, ConfigForImage) and docker/cli v29.7.2, which the runner
+links (configfile.LoadFromReader, credentials.nativeStore):
+
+* Sources in order: $DOCKER_AUTH_CONFIG, the runner process's home config file, the job payload.
+  Inside one source: static `auths`, then what `credsStore` lists (list + get) overwrites identical
+  keys, then each `credHelpers` get overwrites identical keys; the entries are ordered by key.
+* Every entry gets the registry path of its *server address*; across the merged list the first entry
+  of a path wins, later ones are dropped.
+* A source that fails (bad JSON, bad base64, missing helper, helper error) is discarded whole and
+  resolution goes on; a helper name with a path aborts resolution (every pull fails).
+* The image is matched longest path prefix first on `/` boundaries.
+* A helper's "credentials not found" is no error. docker/cli then leaves the server address empty,
+  so the entry gets the path "" and never matches; but it has replaced a static `auths` entry of the
+  identical key. A credsStore entry that is "not found" keeps the address of an `auths` entry of
+  the same key, so it is an empty entry that shadows every later source for that path.
+
+Helpers are never run here: `run_helper(name, action, stdin) -> (rc, stdout)` is injected (it
+raises HelperUnavailable when the binary cannot be started). Without it, helpers are checked with
+the injected `check_helper(name) -> problem or None` and their answers are unknown.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import re
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils._config_toml import AUTH_ENV, NETWORK_FLAG, env_split
+
+SOURCE_ENV = "DOCKER_AUTH_CONFIG"
+SOURCE_HOME = "home_config"
+SOURCE_JOB = "job_payload"
+SOURCE_NONE = "none"
+KIND_STATIC, KIND_HELPER, KIND_STORE, KIND_JOB = "static", "helper", "store", "job"
+NOT_FOUND = "credentials not found in native keychain"
+# What systemd gives a service without Environment=PATH (systemd.exec(5), "Environment variables").
+SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DOCKER_EXECUTORS = ("docker", "docker-windows", "docker+machine", "docker-autoscaler")
+ECR_HOST = re.compile(r"^[0-9a-z]+\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.", re.IGNORECASE)
+ECR_WARN_SECONDS = 2 * 3600
+# Fields of docker/cli's ConfigFile and AuthConfig this resolver reads (Go's JSON matches names
+# case-insensitively when there is no exact match).
+CONFIG_FIELDS = ("auths", "credsStore", "credHelpers")
+AUTH_FIELDS = ("auth", "username", "password", "email", "serveraddress", "identitytoken", "registrytoken")
+
+
+class HelperUnavailable(Exception):
+    """The helper binary cannot be run (not on PATH, not executable, cannot switch user)."""
+
+
+class SourceError(Exception):
+    """The source is discarded whole by the runner; the message says why."""
+
+
+class PathTraversal(SourceError):
+    """A helper name with a path: the runner aborts resolution, so every pull fails."""
+
+
+# ---------------------------------------------------------------- small Go semantics
+
+
+def go_base(name):
+    """Go's filepath.Base on Unix: "" -> ".", trailing slashes dropped, last element."""
+    if name == "":
+        return "."
+    stripped = name.rstrip("/")
+    if stripped == "":
+        return "/"
+    return stripped.rsplit("/", 1)[-1]
+
+
+def go_parse_bool(text):
+    """Go's strconv.ParseBool: True, False or None (unparsable)."""
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
+
+
+def _shell_name(text):
+    """Go os.Expand's getShellName: (name, width)."""
+    special = "*#$@!?-0123456789"
+    if text[0] == "{":
+        if len(text) > 2 and text[1] in special and text[2] == "}":
+            return text[1], 3
+        end = text.find("}")
+        if end == 1:
+            return "", 2
+        if end == -1:
+            return "", 1
+        return text[1:end], end + 1
+    if text[0] in special:
+        return text[0], 1
+    match = re.match(r"[A-Za-z0-9_]*", text)
+    return match.group(0), len(match.group(0))
+
+
+def expand(text, lookup):
+    """Go os.Expand with the runner's variable lookup (`$$` is a literal `$`). Returns (text, names)."""
+    out, names, start, index = [], [], 0, 0
+    while index < len(text):
+        if text[index] == "$" and index + 1 < len(text):
+            out.append(text[start:index])
+            name, width = _shell_name(text[index + 1:])
+            if name == "" and width > 0:
+                pass  # invalid syntax: Go eats it
+            elif name == "":
+                out.append("$")
+            else:
+                names.append(name)
+                out.append("$" if name == "$" else (lookup(name) or ""))
+            index += width
+            start = index + 1
+        index += 1
+    out.append(text[start:])
+    return "".join(out), [n for n in names if n != "$"]
+
+
+# ---------------------------------------------------------------- docker/cli config parsing
+
+
+def _fields(mapping, names):
+    """Keys of a decoded JSON object mapped onto Go struct fields (exact name first, then any case)."""
+    out = {}
+    lowered = {name.lower(): name for name in names}
+    for key in sorted(mapping, key=lambda k: k in names):  # exact names last, so they win
+        field = key if key in names else lowered.get(key.lower())
+        if field is not None:
+            out[field] = mapping[key]
+    return out
+
+
+def _first_json_value(text):
+    """json.NewDecoder(r).Decode: the first JSON value of the text; trailing text is not read."""
+    stripped = text.lstrip(" \t\r\n")
+    if not stripped:
+        return None
+    try:
+        value, _end = json.JSONDecoder().raw_decode(stripped)
+    except ValueError as exc:
+        raise SourceError("invalid JSON: %s" % exc)
+    return value
+
+
+def load_config(text):
+    """docker/cli ConfigFile.LoadFromReader: {auths: {key: entry}, credsStore, credHelpers}.
+
+    `auth` is decoded into username/password and must be base64 of "user:password" with a
+    non-empty user; anything else makes the whole source fail (SourceError).
+    """
+    value = _first_json_value(text or "")
+    if value is None:
+        return {"auths": {}, "credsStore": "", "credHelpers": {}}
+    if not isinstance(value, dict):
+        raise SourceError("invalid JSON: the top level is %s, not an object" % type(value).__name__)
+    data = _fields(value, CONFIG_FIELDS)
+    data = {k: v for k, v in data.items() if v is not None}  # JSON null leaves a Go field empty
+    try:
+        data = auth.parse_config_json(json.dumps(data))
+    except auth.AuthConfigError as exc:
+        raise SourceError("invalid JSON: %s" % exc)
+    helpers = data.get("credHelpers") or {}
+    for key, name in helpers.items():
+        if not isinstance(name, str):
+            raise SourceError("invalid JSON: credHelpers[%s] is not a string" % key)
+    entries = {}
+    for key, entry in (data.get("auths") or {}).items():
+        if entry is None:
+            entry = {}
+        if not isinstance(entry, dict):
+            raise SourceError("invalid JSON: auths[%s] is not an object" % key)
+        fields = {k: v for k, v in _fields(entry, AUTH_FIELDS).items() if v is not None}
+        for name, field_value in fields.items():
+            if not isinstance(field_value, str):
+                raise SourceError("invalid JSON: auths[%s].%s is not a string" % (key, name))
+        if fields.get("auth"):
+            try:
+                fields["username"], fields["password"] = auth.decode_auth(fields["auth"])
+            except auth.AuthConfigError as exc:
+                raise SourceError("auths[%s].auth %s" % (key, exc))
+        fields.pop("auth", None)
+        fields["serveraddress"] = key
+        entries[key] = fields
+    return {"auths": entries, "credsStore": data.get("credsStore") or "", "credHelpers": helpers}
+
+
+def contains_auth(config):
+    return bool(config["credsStore"] or config["credHelpers"] or config["auths"])
+
+
+# ---------------------------------------------------------------- the helper protocol (client side)
+
+
+def _helper_error(action, rc, out):
+    return SourceError("error %s credentials - err: exit status %s, out: `%s`"
+                       % ("listing" if action == "list" else "getting", rc, out.strip()[:200]))
+
+
+def helper_get(run_helper, name, server):
+    """docker-credential-helpers client.Get plus docker/cli's not-found rule: dict or None."""
+    rc, out = run_helper(name, "get", server)
+    if rc != 0:
+        if out.strip() == NOT_FOUND:
+            return None
+        raise _helper_error("get", rc, out)
+    try:
+        value = json.loads(out)
+    except ValueError as exc:
+        raise SourceError("docker-credential-%s get %s: invalid JSON answer: %s" % (name, server, exc))
+    if not isinstance(value, dict):
+        raise SourceError("docker-credential-%s get %s: the answer is not a JSON object" % (name, server))
+    fields = _fields(value, ("ServerURL", "Username", "Secret"))
+    for field in ("Username", "Secret"):
+        if fields.get(field) is not None and not isinstance(fields[field], str):
+            raise SourceError("docker-credential-%s get %s: %s is not a string" % (name, server, field))
+    return {"username": fields.get("Username") or "", "secret": fields.get("Secret") or ""}
+
+
+def helper_list(run_helper, name):
+    """client.List: {server URL: username}."""
+    rc, out = run_helper(name, "list", "unused")
+    if rc != 0:
+        raise _helper_error("list", rc, out)
+    try:
+        value = json.loads(out)
+    except ValueError as exc:
+        raise SourceError("docker-credential-%s list: invalid JSON answer: %s" % (name, exc))
+    if not isinstance(value, dict):
+        raise SourceError("docker-credential-%s list: the answer is not a JSON object" % name)
+    return value
+
+
+def _creds(answer):
+    """nativeStore: the user name `<token>` means the secret is an identity token."""
+    if answer["username"] == "<token>":
+        return {"username": "", "password": "", "identitytoken": answer["secret"]}
+    return {"username": answer["username"], "password": answer["secret"], "identitytoken": ""}
+
+
+# ---------------------------------------------------------------- one source
+
+
+def _entry(key, server_address, kind, helper=None, creds=None, known=True):
+    creds = creds or {}
+    return {
+        "key": key,
+        "path": auth.key_registry_path(server_address),
+        "kind": kind,
+        "helper": helper,
+        "username": creds.get("username") or "",
+        "password": creds.get("password") or "",
+        "identitytoken": creds.get("identitytoken") or "",
+        "registrytoken": creds.get("registrytoken") or "",
+        "known": known,
+    }
+
+
+def _check(check_helper, name):
+    problem = check_helper(name) if check_helper is not None else None
+    if problem:
+        raise SourceError(problem)
+
+
+def _store_entries(config, run_helper, check_helper):
+    """readConfigsFromCredentialsStore: list, then get for every listed server (nativeStore.GetAll)."""
+    store = config["credsStore"]
+    if go_base(store) != store:
+        raise PathTraversal("credsStore %r: path traversal is not allowed" % store)
+    if run_helper is None:
+        _check(check_helper, store)
+        return {}
+    try:
+        listed = helper_list(run_helper, store)
+        out = {}
+        for server in listed:
+            answer = helper_get(run_helper, store, server)
+            static = config["auths"].get(server)
+            creds = _creds(answer) if answer else {}
+            address = static["serveraddress"] if static else (server if answer else "")
+            out[server] = _entry(server, address, KIND_STORE, store, creds)
+    except HelperUnavailable as exc:
+        raise SourceError(str(exc))
+    return out
+
+
+def _helper_entries(config, run_helper, check_helper):
+    """readConfigsFromCredentialsHelper: get for each credHelpers key (nativeStore.Get)."""
+    helpers = config["credHelpers"]
+    for key in sorted(helpers):  # Go's map order is random: report the traversal whenever there is one
+        if go_base(helpers[key]) != helpers[key]:
+            raise PathTraversal("credHelpers[%s] %r: path traversal is not allowed" % (key, helpers[key]))
+    out = {}
+    for key in sorted(helpers):
+        name = helpers[key]
+        if run_helper is None:
+            _check(check_helper, name)
+            out[key] = _entry(key, key, KIND_HELPER, name, known=False)
+            continue
+        try:
+            answer = helper_get(run_helper, name, key)
+        except HelperUnavailable as exc:
+            raise SourceError(str(exc))
+        out[key] = _entry(key, key if answer else "", KIND_HELPER, name, _creds(answer) if answer else {})
+    return out
+
+
+def read_source(source, origin, text, run_helper=None, check_helper=None):
+    """readConfigsFromReader for one source: a dict with status used|empty|discarded|aborts.
+
+    `entries` are ordered by key like the runner's withStableOrder; `config` is the parsed file
+    (no secrets needed from it afterwards, but it holds them: never return it).
+    """
+    result = {"source": source, "origin": origin, "status": "empty", "error": None, "entries": [],
+              "config": None}
+    try:
+        config = load_config(text)
+        result["config"] = config
+        if not contains_auth(config):
+            return result
+        merged = {}
+        for key, entry in config["auths"].items():
+            merged[key] = _entry(key, entry["serveraddress"], KIND_STATIC, creds=entry)
+        if config["credsStore"]:
+            merged.update(_store_entries(config, run_helper, check_helper))
+        if config["credHelpers"]:
+            merged.update(_helper_entries(config, run_helper, check_helper))
+    except PathTraversal as exc:
+        result.update(status="aborts", error=str(exc))
+        return result
+    except SourceError as exc:
+        result.update(status="discarded", error=str(exc))
+        return result
+    result["status"] = "used"
+    result["entries"] = [merged[key] for key in sorted(merged)]
+    return result
+
+
+def job_source(credentials):
+    """The job payload: GitLab sends CI_JOB_TOKEN credentials for its own registry with each job.
+
+    `credentials` are registry URLs (credentials unknown on the host) or {url, username, password}.
+    """
+    entries = []
+    for item in credentials or []:
+        if isinstance(item, dict):
+            entries.append(_entry(item["url"], item["url"], KIND_JOB, creds=item))
+        else:
+            entries.append(_entry(item, item, KIND_JOB, known=False))
+    return {"source": SOURCE_JOB, "origin": "job payload (GitLab Registry)", "status": "used" if entries else "empty",
+            "error": None, "entries": entries, "config": None}
+
+
+# ---------------------------------------------------------------- all sources, one image
+
+
+def all_configs(sources):
+    """AllConfigs: the merged list (first entry of a path wins) or, on path traversal, the abort."""
+    infos, dropped = [], []
+    for source in sources:
+        if source["status"] == "aborts":
+            return {"infos": [], "dropped": dropped, "abort": source}
+        if source["status"] != "used":
+            continue
+        for entry in source["entries"]:
+            kept = next((i for i in infos if i["path"] == entry["path"]), None)
+            if kept is not None:
+                dropped.append({"path": entry["path"], "key": entry["key"], "source": source["source"],
+                                "origin": source["origin"], "kept": kept})
+                continue
+            infos.append(dict(entry, source=source["source"], origin=source["origin"]))
+    return {"infos": infos, "dropped": dropped, "abort": None}
+
+
+def parent_paths(path):
+    """reg/ns/img, reg/ns, reg: the paths ConfigForImage tries, most specific first."""
+    out = []
+    while path:
+        out.append(path)
+        path = path.rsplit("/", 1)[0] if "/" in path else ""
+    return out
+
+
+def config_for_image(merged, image):
+    """ConfigForImage: the entry the runner uses for an image, or None (anonymous pull)."""
+    for path in parent_paths(auth.image_registry_path(image)):
+        for info in merged["infos"]:
+            if info["path"] == path:
+                return info
+    return None
+
+
+# ---------------------------------------------------------------- explanations
+
+
+def _host(path):
+    return path.split("/", 1)[0]
+
+
+def _no_port(host):
+    return host.rsplit(":", 1)[0] if re.search(r":[0-9]+$", host) else host
+
+
+def near_misses(image, entries):
+    """Why entries that look meant for this image never match it (ports, case, digests, Hub keys)."""
+    image_path = auth.image_registry_path(image)
+    host = _host(image_path)
+    candidates = set(parent_paths(image_path))
+    problems = []
+    for entry in entries:
+        path, key = entry["path"], entry["key"]
+        if not path or path in candidates:
+            continue
+        entry_host = _host(path)
+        if entry_host != host and _no_port(entry_host) == _no_port(host):
+            problems.append("key '%s' is for %s, the image is on %s: host and port must match exactly"
+                            % (key, entry_host, host))
+        elif host == "docker.io" and entry_host in ("index.docker.io", "registry-1.docker.io"):
+            problems.append("key '%s' never matches Docker Hub images; use 'docker.io' or '%s'"
+                            % (key, auth.DOCKER_HUB_KEY))
+        elif entry_host == host and image_path.endswith("@sha256") and path == image_path[:-len("@sha256")]:
+            problems.append("key '%s' is scoped to the repository, but the runner cuts a digest reference to '%s', "
+                            "so it never matches; key the registry or namespace instead, or pin as name:tag@sha256:..."
+                            % (key, image_path))
+        elif any(c.lower() == path.lower() for c in candidates):
+            problems.append("key '%s' differs from the image path '%s' only in case; paths are case-sensitive"
+                            % (key, image_path))
+    return problems
+
+
+def source_problems(source):
+    """Problems of one parsed source: keys that never match, global credsStore, helper names."""
+    label = source_label(source)
+    problems = []
+    if source["status"] == "aborts":
+        problems.append("%s: %s; the runner aborts credential resolution, so every image pull of the job fails"
+                        % (label, source["error"]))
+    elif source["status"] == "discarded":
+        problems.append("%s is discarded whole by the runner (%s); none of its credentials, static auths included, "
+                        "are used" % (label, source["error"]))
+    config = source.get("config")
+    if not config:
+        return problems
+    keys = list(config["auths"]) + list(config["credHelpers"])
+    for key in keys:
+        for warning in auth.registry_key_warnings(key):
+            problems.append("%s: %s" % (label, warning))
+    for key, name in sorted(config["credHelpers"].items()):
+        if go_base(name) == name:
+            try:
+                auth.validate_helper_name(name, "%s: credHelpers[%s]" % (label, key))
+            except auth.AuthConfigError as exc:
+                problems.append(str(exc))
+        if key in config["auths"] and any(config["auths"][key].get(f) for f in ("username", "password")):
+            problems.append("%s: credHelpers[%s] replaces the static auths entry of the same key" % (label, key))
+    if config["credsStore"]:
+        problems.append("%s: global credsStore '%s' - the runner uses every registry `docker-credential-%s list` "
+                        "returns for every job, Docker Hub included, and a failing list discards the whole source "
+                        "(static auths too); prefer credHelpers per registry"
+                        % (label, config["credsStore"], config["credsStore"]))
+    return problems
+
+
+def source_label(source):
+    return source["origin"]
+
+
+def _token_expiration(password):
+    """The `expiration` (epoch seconds) inside an ECR token, or None."""
+    try:
+        padded = password + "=" * (-len(password) % 4)
+        data = json.loads(base64.b64decode(padded.encode("ascii")).decode("utf-8"))
+        return float(data["expiration"]) if isinstance(data, dict) else None
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+        return None
+
+
+def ecr_token_problem(entry, now, expiries=None):
+    """Expired or soon-expiring static ECR tokens.
+
+    The expiry comes from `expiries` ({(host, password): epoch seconds}, e.g. from the state file of
+    rotate_ecr_auth.yml) or from the token itself (an ECR password is base64 JSON with `expiration`).
+    """
+    host = _host(entry["path"])
+    if entry["kind"] != KIND_STATIC or not ECR_HOST.match(host) or not entry["password"]:
+        return None
+    expiration = (expiries or {}).get((host, entry["password"]))
+    if expiration is None:
+        expiration = _token_expiration(entry["password"])
+    if expiration is None:
+        return ("static credentials for the ECR registry %s: their expiry cannot be read; ECR tokens live "
+                "12 hours - refresh them (rotate_ecr_auth.yml) or use the ecr-login helper" % host)
+    when = datetime.datetime.fromtimestamp(expiration, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    left = expiration - now
+    if left <= 0:
+        return "static ECR token for %s expired at %s; pulls fail until it is refreshed" % (host, when)
+    if left < ECR_WARN_SECONDS:
+        return "static ECR token for %s expires at %s (in %d min)" % (host, when, left // 60)
+    return None
+
+
+# ---------------------------------------------------------------- the runner's side of config.toml
+
+
+def runner_environment(runner):
+    """{name: value} of a runner's environment array; the last entry of a name wins (like the runner)."""
+    env = {}
+    for entry in runner.get("environment") or []:
+        key, value = env_split(entry)
+        if key is not None:
+            env[key] = value
+    return env
+
+
+def runner_auth_config(runner, name):
+    """The DOCKER_AUTH_CONFIG text a runner's jobs get from its environment, and problems."""
+    entries = [e for e in runner.get("environment") or [] if env_split(e)[0] == AUTH_ENV]
+    problems = []
+    if not entries:
+        return None, problems
+    if len(entries) > 1:
+        problems.append("runner %s: environment has %d DOCKER_AUTH_CONFIG entries; only the last one is used"
+                        % (name, len(entries)))
+    env = runner_environment(runner)
+    text, names = expand(env[AUTH_ENV], env.get)
+    unknown = sorted(set(n for n in names if n not in env))
+    if names:
+        problems.append("runner %s: DOCKER_AUTH_CONFIG contains '$' references (%s); the runner expands them like "
+                        "variables%s - write $$ for a literal $"
+                        % (name, ", ".join("$" + n for n in names),
+                           " (not set in the runner's environment: %s)" % ", ".join(unknown) if unknown else ""))
+    return text, problems
+
+
+def runner_problems(runner, name, auth_source):
+    """Per-runner problems that are not about one image."""
+    problems = []
+    docker = runner.get("docker") if isinstance(runner.get("docker"), dict) else {}
+    env = runner_environment(runner)
+    flags = runner.get("feature_flags") if isinstance(runner.get("feature_flags"), dict) else {}
+    per_build = flags.get(NETWORK_FLAG)
+    if per_build is None and NETWORK_FLAG in env:
+        per_build = go_parse_bool(env[NETWORK_FLAG])
+    if per_build and docker.get("network_mode"):
+        problems.append("runner %s: docker.network_mode '%s' is set, so no network per build is created although "
+                        "%s is on" % (name, docker["network_mode"], NETWORK_FLAG))
+    if auth_source is not None and auth_source["status"] == "used" and any(
+            e["kind"] == KIND_STATIC and (e["password"] or e["identitytoken"]) for e in auth_source["entries"]):
+        problems.append("runner %s: DOCKER_AUTH_CONFIG in the runner's environment holds static credentials, and "
+                        "the runner exports it to every job script, build container and service container; keep "
+                        "them in the runner user's ~/.docker/config.json instead" % name)
+    return problems
+
+
+def runner_images(runner):
+    """[(origin, image)] the runner pulls by default: docker.image, services, helper_image."""
+    docker = runner.get("docker") if isinstance(runner.get("docker"), dict) else {}
+    out = []
+    if isinstance(docker.get("image"), str) and docker["image"]:
+        out.append(("docker.image", docker["image"]))
+    for index, service in enumerate(docker.get("services") or []):
+        name = service.get("name") if isinstance(service, dict) else service
+        if isinstance(name, str) and name:
+            out.append(("docker.services[%d]" % index, name))
+    if isinstance(docker.get("helper_image"), str) and docker["helper_image"]:
+        out.append(("docker.helper_image", docker["helper_image"]))
+    return out
+
+
+def uses_docker_resolver(runner):
+    executor = runner.get("executor")
+    return not executor or executor in DOCKER_EXECUTORS
+
+
+# ---------------------------------------------------------------- the runner service (systemd)
+
+
+def parse_systemd_unit(texts):
+    """User=, Environment= and the ExecStart= arguments of a unit and its drop-ins (in order)."""
+    unit = {"user": None, "environment": {}, "exec_start": None}
+    for text in texts:
+        section = None
+        for raw in re.sub(r"\\\n", " ", text or "").splitlines():  # backslash-newline continues a line
+            line = raw.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("["):
+                section = line
+                continue
+            if section != "[Service]" or "=" not in line:
+                continue
+            key, value = [part.strip() for part in line.split("=", 1)]
+            if key == "User":
+                unit["user"] = value or None
+            elif key == "Environment":
+                for item in _unit_words(value):
+                    name, sep, val = item.partition("=")
+                    if sep:
+                        unit["environment"][name] = val
+            elif key == "ExecStart":
+                unit["exec_start"] = _unit_words(value.lstrip("@-:+!")) if value else None
+    return unit
+
+
+def _unit_words(value):
+    words, current, quote, escaped, started = [], [], None, False, False
+    for char in value:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif quote:
+            if char == quote:
+                quote = None
+            else:
+                current.append(char)
+        elif char in "\"'":
+            quote, started = char, True
+        elif char.isspace():
+            if current or started:
+                words.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(char)
+    if current or started:
+        words.append("".join(current))
+    return words
+
+
+def runner_service(unit):
+    """What the unit tells about the runner process: user, --user, --config, HOME, PATH."""
+    args = unit.get("exec_start") or []
+    flags = {"user": ("--user", "-u"), "config": ("--config", "-c"), "working-directory": ("--working-directory", "-d")}
+    options = {}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        for name, spellings in flags.items():
+            for flag in spellings:
+                if arg == flag and index + 1 < len(args):
+                    options[name] = args[index + 1]
+                    index += 1
+                elif arg.startswith(flag + "="):
+                    options[name] = arg[len(flag) + 1:]
+        index += 1
+    return {
+        "process_user": unit.get("user") or "root",
+        "shell_user": options.get("user"),
+        "config": options.get("config"),
+        "working_directory": options.get("working-directory"),
+        "home": unit["environment"].get("HOME"),
+        "path": unit["environment"].get("PATH"),
+    }
+
+
+# ---------------------------------------------------------------- file permissions (pure, from stat values)
+
+
+def permitted(mode, owner_uid, owner_gid, uid, gids, bit):
+    """Whether a user may read (bit 4) or execute (bit 1) a file with these stat values."""
+    if uid == 0:
+        return bit != 1 or bool(mode & 0o111)
+    if owner_uid == uid:
+        return bool(mode & (bit << 6))
+    if owner_gid in gids:
+        return bool(mode & (bit << 3))
+    return bool(mode & bit)
+
+
+def look_path(name, path_value, stat_of):
+    """Go exec.LookPath over a PATH string: the first regular file with an execute bit, or None.
+
+    `stat_of(path)` returns (is_regular_file, mode, uid, gid) or None. Relative PATH entries are
+    refused by Go >= 1.19 (ErrDot) and skipped here.
+    """
+    for directory in (path_value or "").split(":"):
+        if not directory.startswith("/"):
+            continue
+        candidate = directory.rstrip("/") + "/" + name
+        found = stat_of(candidate)
+        if found and found[0] and found[1] & 0o111:
+            return candidate, found
+    return None, None
+
+
+# ---------------------------------------------------------------- .gitlab-ci.yml
+
+
+GLOBAL_KEYWORDS = frozenset(("default", "include", "stages", "variables", "workflow", "image", "services", "cache",
+                             "before_script", "after_script", "types", "spec"))
+CI_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _variables(section):
+    out = {}
+    for key, value in ((section or {}).get("variables") or {}).items() if isinstance(section, dict) else ():
+        if isinstance(value, dict):
+            value = value.get("value")
+        if value is not None and not isinstance(value, (dict, list)):
+            out[str(key)] = str(value) if not isinstance(value, bool) else str(value).lower()
+    return out
+
+
+def _image_name(value):
+    if isinstance(value, dict):
+        value = value.get("name")
+    return value if isinstance(value, str) and value else None
+
+
+def _merge(base, over):
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _extended(jobs, name, depth=0):
+    job = jobs.get(name)
+    if not isinstance(job, dict):
+        return {}
+    parents = job.get("extends") or []
+    if isinstance(parents, str):
+        parents = [parents]
+    result = {}
+    if depth < 11:
+        for parent in parents:
+            if isinstance(parent, str):
+                result = _merge(result, _extended(jobs, parent, depth + 1))
+    return _merge(result, {k: v for k, v in job.items() if k != "extends"})
+
+
+def _expand_ci(ref, variables):
+    """$VAR and ${VAR} from the pipeline's own variables; names it does not set stay and are listed."""
+    unresolved = []
+
+    def lookup(match):
+        var = match.group(1) or match.group(2)
+        if var in variables:
+            return variables[var]
+        unresolved.append(var)
+        return match.group(0)
+
+    return CI_VARIABLE.sub(lookup, ref), unresolved
+
+
+def _inherits(job, what):
+    inherit = job.get("inherit") if isinstance(job.get("inherit"), dict) else {}
+    value = inherit.get(what, True)
+    return value if isinstance(value, (bool, list)) else True
+
+
+def gitlab_ci_images(data):
+    """[{job, kind, image, variables, unresolved, docker_auth_config}] of a parsed .gitlab-ci.yml.
+
+    Covers image:/services: as strings and mappings, `default:` (and the old top-level form),
+    `extends:`, `inherit:`, and `variables` (global and per job). A job's DOCKER_AUTH_CONFIG
+    replaces the runner's for that job. `$VAR` in image names is expanded from the YAML's
+    variables; names set only at run time are listed in `unresolved`.
+    """
+    if not isinstance(data, dict):
+        return []
+    default = data.get("default") if isinstance(data.get("default"), dict) else {}
+    default = _merge({k: data[k] for k in ("image", "services") if k in data}, default)
+    global_vars = _variables(data)
+    rows = []
+    for name in data:
+        if not isinstance(name, str) or name in GLOBAL_KEYWORDS or name.startswith("."):
+            continue
+        job = _extended(data, name)
+        if not isinstance(job, dict) or not job:
+            continue
+        inherit_default = _inherits(job, "default")
+        inherit_vars = _inherits(job, "variables")
+        variables = {}
+        if inherit_vars is True:
+            variables.update(global_vars)
+        elif isinstance(inherit_vars, list):
+            variables.update({k: v for k, v in global_vars.items() if k in inherit_vars})
+        variables.update(_variables(job))
+        image = job.get("image")
+        services = job.get("services")
+        for key in ("image", "services"):
+            if key not in job and (inherit_default is True or (isinstance(inherit_default, list)
+                                                               and key in inherit_default)):
+                if key == "image":
+                    image = default.get("image")
+                else:
+                    services = default.get("services")
+        refs = []
+        if _image_name(image):
+            refs.append(("image", _image_name(image)))
+        for service in services if isinstance(services, list) else []:
+            if _image_name(service):
+                refs.append(("service", _image_name(service)))
+        for kind, ref in refs:
+            expanded, unresolved = _expand_ci(ref, variables)
+            rows.append({"job": name, "kind": kind, "image": expanded, "unresolved": unresolved,
+                         "docker_auth_config": variables.get(AUTH_ENV)})
+    return rows
+
+
+# ---------------------------------------------------------------- one row per runner and image
+
+
+def public_entry(info):
+    """An entry without secrets (usernames may show)."""
+    if info is None:
+        return None
+    return {"key": info["key"], "registry_path": info["path"], "kind": info["kind"], "helper": info["helper"],
+            "username": info["username"] or None, "source": info["source"], "origin": info["origin"]}
+
+
+def explain_image(image, merged, sources, now, job_registries=(), expiries=None):
+    """The runner's choice for one image: (match or None, problems). `merged` comes from all_configs."""
+    problems = []
+    if merged["abort"] is not None:
+        abort = merged["abort"]
+        problems.append("%s: %s; the runner aborts and the pull fails" % (source_label(abort), abort["error"]))
+        return None, problems
+    image_path = auth.image_registry_path(image)
+    match = config_for_image(merged, image)
+    entries = [dict(e, source=s["source"]) for s in sources if s["status"] == "used" for e in s["entries"]]
+    if match is None:
+        problems.extend(near_misses(image, entries))
+        stores = [s for s in sources if s["status"] == "used" and s["config"] and s["config"]["credsStore"]
+                  and not any(e["kind"] == KIND_STORE for e in s["entries"])]
+        for source in stores:
+            problems.append("%s: credsStore '%s' may list credentials for this registry (its helper is run only with "
+                            "probe=true)" % (source_label(source), source["config"]["credsStore"]))
+    else:
+        if match["kind"] in (KIND_STATIC, KIND_STORE, KIND_HELPER) and match["known"] and not (
+                match["username"] or match["password"] or match["identitytoken"] or match["registrytoken"]):
+            problems.append("the matching entry '%s' of %s has no credentials (empty username and password), so the "
+                            "pull is anonymous and every later source is shadowed for %s"
+                            % (match["key"], match["origin"], match["path"]))
+        if match["kind"] == KIND_STORE and _host(match["path"]) == "docker.io":
+            problems.append("Docker Hub credentials come from the global credsStore '%s' and apply to every job"
+                            % match["helper"])
+        ecr = ecr_token_problem(match, now, expiries)
+        if ecr:
+            problems.append(ecr)
+        if match["source"] != SOURCE_JOB and any(
+                auth.key_registry_path(r) in parent_paths(image_path) for r in job_registries or ()):
+            problems.append("credentials from %s shadow the CI_JOB_TOKEN credentials GitLab sends for this registry"
+                            % match["origin"])
+    for entry in entries:
+        if (entry["kind"] in (KIND_HELPER, KIND_STORE) and entry["known"] and not entry["path"]
+                and auth.key_registry_path(entry["key"]) in parent_paths(image_path)):
+            problems.append("docker-credential-%s answered \"credentials not found\" for '%s', so it gives no "
+                            "credentials for this image" % (entry["helper"], entry["key"]))
+    for dropped in merged["dropped"]:
+        if match is not None and dropped["path"] == match["path"]:
+            problems.append("key '%s' of %s is ignored: %s already has credentials from %s"
+                            % (dropped["key"], dropped["origin"], dropped["path"], dropped["kept"]["origin"]))
+    for source in sources:
+        if source["status"] != "discarded":
+            continue
+        key = _would_match(source, image_path)
+        if key is None:
+            continue
+        problems.append("%s is discarded whole (%s), so %s" % (
+            source_label(source), source["error"],
+            "its key '%s' for this image is not used" % key if key else "none of its credentials are used"))
+    return match, problems
+
+
+def _would_match(source, image_path):
+    """The key of a discarded source that would have matched the image; "" when it cannot be told."""
+    config = source.get("config")
+    if not config:
+        return ""
+    paths = parent_paths(image_path)
+    keys = sorted(set(config["auths"]) | set(config["credHelpers"]))
+    matching = [k for k in keys if auth.key_registry_path(k) in paths]
+    if matching:
+        return max(matching, key=lambda k: len(auth.key_registry_path(k)))
+    return "" if config["credsStore"] else None

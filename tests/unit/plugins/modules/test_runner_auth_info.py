@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""runner_auth_info: main() in-process, with a fake systemd unit and fake user homes (no probe).
+
+The registry side is tested against a real registry in tests/functional/test_runner_auth_info.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.modules import runner_auth_info
+
+PASSWORD = "unit-test-registry-password"
+TOKEN = "glrt-unit-test-runner-token"
+Passwd = collections.namedtuple("Passwd", "pw_name pw_uid pw_gid pw_dir")
+
+PACKAGE_UNIT = """\
+[Unit]
+Description=GitLab Runner
+[Service]
+ExecStart=/usr/bin/gitlab-runner "run" "--config" "%(config)s" "--working-directory" "/home/gitlab-runner" \
+"--service" "gitlab-runner" "--user" "gitlab-runner"
+Restart=always
+"""
+
+
+def auth(user, password):
+    return {"auth": base64.b64encode(("%s:%s" % (user, password)).encode()).decode()}
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    """A fake host: root's and gitlab-runner's homes, the package's unit, a config.toml."""
+    homes = {"root": tmp_path / "root", "gitlab-runner": tmp_path / "home-gitlab-runner"}
+    for home in homes.values():
+        (home / ".docker").mkdir(parents=True)
+    users = {"root": Passwd("root", 0, 0, str(homes["root"])),
+             "gitlab-runner": Passwd("gitlab-runner", 999, 999, str(homes["gitlab-runner"]))}
+
+    def getpwnam(name):
+        if name not in users:
+            raise KeyError(name)
+        return users[name]
+
+    monkeypatch.setattr(runner_auth_info.pwd, "getpwnam", getpwnam)
+    monkeypatch.setattr(runner_auth_info.pwd, "getpwuid", lambda uid: users["root"])
+    monkeypatch.setattr(runner_auth_info.grp, "getgrall", lambda: [])
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    units = tmp_path / "systemd"
+    units.mkdir()
+    monkeypatch.setattr(runner_auth_info, "UNIT_DIRS", (str(units),))
+    config = tmp_path / "config.toml"
+    config.write_text('[[runners]]\n  name = "build"\n  token = "%s"\n  executor = "docker"\n'
+                      '  [runners.docker]\n    image = "reg.tld:5000/ns/app:1"\n' % TOKEN)
+    return {"homes": homes, "units": units, "config": str(config), "tmp": tmp_path}
+
+
+def run(args, capsys):
+    with patch_module_args(dict(args, _ansible_check_mode=True)):
+        with pytest.raises(SystemExit):
+            runner_auth_info.main()
+    out = capsys.readouterr().out
+    return json.loads(out), out
+
+
+def test_the_package_service_reads_roots_home_not_the_user_option(host, capsys):
+    (host["units"] / "gitlab-runner.service").write_text(PACKAGE_UNIT % {"config": host["config"]})
+    (host["homes"]["gitlab-runner"] / ".docker" / "config.json").write_text(
+        json.dumps({"auths": {"reg.tld:5000": auth("ci", PASSWORD)}}))
+    result, out = run({"path": host["config"], "user": "gitlab-runner"}, capsys)
+    assert not result.get("failed"), result
+    problems = result["problems"]
+    assert any("runs the runner as root, not as gitlab-runner" in p for p in problems), problems
+    # without `user`, the unit decides: root, whose home has no config.json; the --user home is reported
+    result, out = run({"path": host["config"]}, capsys)
+    assert result["user"]["name"] == "root"
+    assert result["docker_config"] == str(host["homes"]["root"] / ".docker" / "config.json")
+    assert result["images"][0]["source"] == "none"
+    assert any(str(host["homes"]["gitlab-runner"]) in p and "the --user of gitlab-runner.service" in p
+               and "the runner process (root) reads" in p for p in result["problems"]), result["problems"]
+    assert PASSWORD not in out and TOKEN not in out
+
+
+def test_unit_config_path_mismatch_and_dockercfg_fallback(host, capsys):
+    (host["units"] / "gitlab-runner.service").write_text(PACKAGE_UNIT % {"config": "/etc/other/config.toml"})
+    (host["homes"]["root"] / ".dockercfg").write_text(json.dumps({"auths": {"reg.tld:5000": auth("old", PASSWORD)}}))
+    result, out = run({"path": host["config"]}, capsys)
+    assert not any("legacy" in p for p in result["problems"])
+    assert any("gitlab-runner.service reads /etc/other/config.toml" in p for p in result["problems"])
+    row = result["images"][0]
+    assert result["docker_config"] == str(host["homes"]["root"] / ".dockercfg")
+    assert (row["source"], row["username"]) == ("home_config", "old")
+    assert PASSWORD not in out
+
+
+def test_runner_path_and_environment_from_the_unit(host, capsys):
+    (host["units"] / "gitlab-runner.service").write_text("[Service]\nExecStart=/usr/bin/gitlab-runner run\n")
+    dropins = host["units"] / "gitlab-runner.service.d"
+    dropins.mkdir()
+    bin_dir = host["tmp"] / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-unit"
+    helper.write_text("#!/bin/sh\nexit 1\n")
+    os.chmod(helper, 0o755)
+    (dropins / "path.conf").write_text('[Service]\nEnvironment="PATH=%s:/usr/bin"\n' % bin_dir)
+    (host["homes"]["root"] / ".docker" / "config.json").write_text(json.dumps({"credHelpers": {"reg.tld:5000": "unit"}}))
+    result, _out = run({"path": host["config"]}, capsys)
+    assert result["runner_path"] == "%s:/usr/bin" % bin_dir
+    row = result["images"][0]
+    assert (row["kind"], row["helper"], row["helper_path"]) == ("helper", "unit", str(helper))
+
+
+def test_missing_config_and_unknown_runner(host, capsys):
+    result, _out = run({"path": str(host["tmp"] / "nope.toml"), "runners": ["build"]}, capsys)
+    assert result["images"] == []
+    assert any("does not exist" in p for p in result["problems"])
+    assert any("runner build is not in" in p for p in result["problems"])
+
+
+def test_unknown_user_fails(host, capsys):
+    result, _out = run({"path": host["config"], "user": "nosuchuser"}, capsys)
+    assert result["failed"] and "user 'nosuchuser' does not exist" in result["msg"]
+
+
+def test_legacy_dockercfg_layout_gives_no_credentials(host, capsys):
+    legacy = {"reg.tld:5000": dict(auth("old", PASSWORD), email="x@example.com")}
+    (host["homes"]["root"] / ".dockercfg").write_text(json.dumps(legacy))
+    result, out = run({"path": host["config"]}, capsys)
+    assert result["images"][0]["source"] == "none"
+    assert any("legacy .dockercfg layout" in p for p in result["problems"])
+    assert PASSWORD not in out
