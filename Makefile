@@ -41,6 +41,7 @@ DEBIAN_PACKAGES ?= \
 	golang-go \
 	golang-github-burntsushi-toml-dev \
 	skopeo \
+	amazon-ecr-credential-helper \
 	docker-registry \
 	apache2-utils \
 	openssl \
