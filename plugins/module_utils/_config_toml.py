@@ -450,10 +450,28 @@ def _set_item(container, key, value, key_indent, table_indent, step):
         _set_tables(container, key, value, table_indent, step)
         return
     existed = key in container
-    container[key] = _to_toml(value)
-    if not existed and not inline and isinstance(container, (Table, tomlkit.TOMLDocument)):
-        item = container.value.item(key) if isinstance(container, Table) else container.item(key)
-        item.trivia.indent = key_indent
+    if existed or inline or not isinstance(container, (Table, tomlkit.TOMLDocument)):
+        container[key] = _to_toml(value)
+        return
+    body = container.value if isinstance(container, Table) else container
+    last_plain = _last_plain_key(body.body)
+    if last_plain is not None and hasattr(body, "_insert_after"):
+        # Right after the last plain key: a comment between it and the next table belongs to that table.
+        body._insert_after(last_plain, key, _to_toml(value))
+    else:
+        container[key] = _to_toml(value)
+    body.item(key).trivia.indent = key_indent
+
+
+def _last_plain_key(body):
+    """The last key of a body that is not a table (new plain keys go after it)."""
+    last = None
+    for key, item in body:
+        if isinstance(item, (Table, AoT)):
+            break
+        if key is not None:
+            last = key.key
+    return last
 
 
 def _set_tables(container, key, values, table_indent, step):

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import grp
 import os
+import pwd
 import shutil
 import tempfile
 import time
@@ -26,6 +28,25 @@ NEW_FILE_MODE = 0o600
 
 class FileError(Exception):
     """A file could not be read or written; the message says which and why."""
+
+
+def resolve_ids(owner, group):
+    """Numeric (uid, gid) for owner/group names; the group defaults to the owner's primary group."""
+    uid = gid = None
+    try:
+        if owner is not None:
+            entry = pwd.getpwnam(owner)
+            uid, gid = entry.pw_uid, entry.pw_gid
+        if group is not None:
+            gid = grp.getgrnam(group).gr_gid
+    except KeyError as exc:
+        raise FileError("owner/group: no such user or group %s" % exc) from exc
+    return uid, gid
+
+
+def owner_differs(stat, uid, gid):
+    """Whether an existing file's owner or group differs from the wanted ids (None: no opinion)."""
+    return stat is not None and ((uid is not None and stat.st_uid != uid) or (gid is not None and stat.st_gid != gid))
 
 
 def real_path(path):

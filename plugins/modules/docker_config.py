@@ -139,9 +139,7 @@ path:
   sample: /root/.docker/config.json
 """
 
-import grp
 import os
-import pwd
 import stat as stat_module
 
 from ansible.module_utils.basic import AnsibleModule
@@ -170,25 +168,10 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def resolve_ids(owner, group):
-    """Numeric (uid, gid) for the owner/group options; (None, None) when not given."""
-    uid = gid = None
-    try:
-        if owner is not None:
-            entry = pwd.getpwnam(owner)
-            uid, gid = entry.pw_uid, entry.pw_gid
-        if group is not None:
-            gid = grp.getgrnam(group).gr_gid
-    except KeyError as exc:
-        raise files.FileError("owner/group: no such user or group %s" % exc)
-    return uid, gid
-
-
 def attributes_differ(stat, uid, gid):
     if stat is None:
         return False
-    return (stat_module.S_IMODE(stat.st_mode) != FILE_MODE or (uid is not None and stat.st_uid != uid)
-            or (gid is not None and stat.st_gid != gid))
+    return stat_module.S_IMODE(stat.st_mode) != FILE_MODE or files.owner_differs(stat, uid, gid)
 
 
 def plan(text, module, entries):
@@ -204,7 +187,7 @@ def masked(data):
 
 def run(module, path):
     entries, warnings = auth.build_registry_entries(module.params["registries"])
-    uid, gid = resolve_ids(module.params["owner"], module.params["group"])
+    uid, gid = files.resolve_ids(module.params["owner"], module.params["group"])
     text, stat = files.read_text(path)
     current, (new, changes, more) = plan(text, module, entries)
     changed = text is None or new != current or attributes_differ(stat, uid, gid)

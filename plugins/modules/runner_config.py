@@ -127,6 +127,14 @@ options:
     description: Keep a timestamped copy of the file before changing it, as M(ansible.builtin.copy) does.
     type: bool
     default: false
+  owner:
+    description:
+      - Owner of the file (and of a directory the module creates), for example the C(--init-user) a runner
+        service runs as. Omitted, an existing file keeps its owner and a new one belongs to the connection user.
+    type: str
+  group:
+    description: Group of the file; defaults to the primary group of O(owner).
+    type: str
 notes:
   - GitLab Runner reloads C(config.toml) within about 3 seconds of a change for most keys; no restart is needed
     except for C(listen_address) and C(session_server).
@@ -237,6 +245,8 @@ ARGUMENT_SPEC = {
     "global": dict(type="dict"),
     "runners": dict(type="list", elements="dict", default=[], options=RUNNER_OPTIONS),
     "backup": dict(type="bool", default=False),
+    "owner": dict(type="str"),
+    "group": dict(type="str"),
 }
 
 # Shorter secrets would garble unrelated output when masked as substrings; results carry none anyway.
@@ -285,21 +295,35 @@ def apply(module, path, desired):
 
     A change is planned again under the lock on what is on disk then, so concurrent calls lose nothing.
     """
+    uid, gid = files.resolve_ids(module.params["owner"], module.params["group"])
     text, stat = files.read_text(path)
     planned = core.plan(text, desired)
+    note_owner(planned, stat, uid, gid)
     new_text = backup_file = None
     if planned["changed"] and module.check_mode:
         if module._diff:
             new_text = render_checked(planned, desired)
     elif planned["changed"]:
-        files.ensure_directory(os.path.dirname(path), 0o700)
+        files.ensure_directory(os.path.dirname(path), 0o700, uid, gid)
         with files.locked(path):
             text, stat = files.read_text(path)
             planned = core.plan(text, desired)
+            note_owner(planned, stat, uid, gid)
             if planned["changed"]:
-                new_text = render_checked(planned, desired)
-                backup_file = files.atomic_write(path, new_text, stat=stat, backup=module.params["backup"])
+                new_text = text if planned["owner_only"] else render_checked(planned, desired)
+                backup_file = files.atomic_write(path, new_text, stat=stat, owner=uid, group=gid,
+                                                 backup=module.params["backup"] and not planned["owner_only"])
     return text, planned, new_text, backup_file
+
+
+def note_owner(planned, stat, uid, gid):
+    """A file whose content is right but whose owner is not is a change too (rewritten as it is)."""
+    planned["owner_only"] = False
+    if files.owner_differs(stat, uid, gid):
+        if not planned["changed"]:
+            planned["owner_only"] = True
+            planned["changed"] = True
+        planned["changes"]["file"] = ["owner"]
 
 
 def main():

@@ -460,3 +460,10 @@ def test_removing_the_first_runner_after_a_table_moves_the_comment_of_the_next()
             '# ---- b ----\n[[runners]]\n  name = "b"\n')
     new_text = apply(text, desired_only(None, [{"name": "a", "state": "absent"}]))[1]
     assert "# ---- a ----" not in new_text and "# ---- b ----\n[[runners]]\n  name = \"b\"" in new_text
+
+
+def test_new_keys_go_before_the_comment_of_the_next_table():
+    text = 'concurrent = 2\n# The runner added this one itself.\n[[runners]]\n  name = "a"\n  # about docker\n  [runners.docker]\n    image = "x"\n'
+    new_text = apply(text, desired_only({"check_interval": 3}, [{"name": "a", "settings": {"limit": 3}}]))[1]
+    assert new_text == ('concurrent = 2\ncheck_interval = 3\n# The runner added this one itself.\n[[runners]]\n  name = "a"\n'
+                        '  limit = 3\n  # about docker\n  [runners.docker]\n    image = "x"\n')

@@ -13,6 +13,7 @@ import binascii
 import errno
 import json
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -467,3 +468,22 @@ def test_runner_with_dotted_keys_is_edited(tmp_path, capsys):
     code, result = run({"path": str(path), "runners": [{"name": "d", "docker": {"image": "alpine:3.21"}}]}, capsys)
     assert code == 0 and result["changed"] is True
     assert parse(path)["runners"][0]["docker"] == {"image": "alpine:3.21", "volumes": ["/cache"]}
+
+
+def test_owner_is_applied_to_new_files_and_enforced_on_existing_ones(tmp_path, capsys):
+    path = tmp_path / "runner-home" / "config.toml"
+    args = {"path": str(path), "owner": "nobody", "global": {"concurrent": 2}}
+    code, result = run(args, capsys)
+    nobody = pwd.getpwnam("nobody")
+    assert code == 0 and result["changed"] is True
+    assert (os.stat(path).st_uid, os.stat(path).st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    assert os.stat(path.parent).st_uid == nobody.pw_uid and stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert run(args, capsys)[1]["changed"] is False
+    os.chown(path, 0, 0)
+    before = path.read_text()
+    code, result = run(args, capsys, check=True)
+    assert result["changed"] is True and result["changes"] == {"file": ["owner"]} and os.stat(path).st_uid == 0
+    code, result = run(args, capsys)
+    assert result["changed"] is True and os.stat(path).st_uid == nobody.pw_uid and path.read_text() == before
+    code, result = run(dict(args, owner="no-such-user-here"), capsys)
+    assert code == 1 and "no such user" in result["msg"]
