@@ -12,8 +12,8 @@ short_description: Manage the image-related parts of a GitLab Runner config.toml
 version_added: 0.1.0
 description:
   - Manages global keys and any number of C([[runners]]) of one GitLab Runner C(config.toml) in a single call
-    the default image, services, network per build, feature flags, C([runners.docker]) keys, C(environment)
-    entries and a structured C(DOCKER_AUTH_CONFIG).
+    (the default image, services, network per build, feature flags, C([runners.docker]) keys, C(environment)
+    entries and a structured C(DOCKER_AUTH_CONFIG)).
   - Edits the file in place. Comments, blank lines, key order, other runners, other C(environment) entries and
     keys it does not manage stay as they were. Runner-owned keys (C(id), C(token), C(token_obtained_at),
     C(token_expires_at)) are never rewritten unless set explicitly.
