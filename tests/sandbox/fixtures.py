@@ -33,6 +33,7 @@ import os
 import secrets
 import shutil
 import signal
+import tempfile
 import subprocess
 import sys
 import threading
@@ -127,7 +128,7 @@ def serve(workdir):
     certs = reg.make_ca_and_cert(os.path.join(workdir, "pki"))
     password = secrets.token_urlsafe(18)
     server = reg.Registry(os.path.join(workdir, "registry"), certs, users={USERNAME: password}).start()
-    httpd = None
+    httpd = shared_certs = None
     try:
         image = reg.build_oci_image(os.path.join(workdir, "oci"), "runnerkit sandbox fleet image")
         digest = reg.push(server, IMAGE, image, user=USERNAME, password=password)
@@ -140,8 +141,14 @@ def serve(workdir):
         world_readable(www)
         os.chmod(workdir, 0o755)
         os.chmod(os.path.join(workdir, "pki"), 0o755)
+        # The runner users of the hosts must read the CA whatever the modes above the checkout are
+        # (a clone in a 0700 directory hides .build/ from them): a copy in the shared /tmp.
+        shared_certs = tempfile.mkdtemp(prefix="runnerkit-sandbox-ca.")
+        os.chmod(shared_certs, 0o755)
+        shutil.copy(os.path.join(certs.cert_dir, "ca.crt"), os.path.join(shared_certs, "ca.crt"))
+        os.chmod(os.path.join(shared_certs, "ca.crt"), 0o644)
         state = {"registry": server.host, "registry_localhost": localhost, "username": USERNAME,
-                 "password": password, "image": IMAGE, "digest": digest, "cert_dir": certs.cert_dir,
+                 "password": password, "image": IMAGE, "digest": digest, "cert_dir": shared_certs,
                  "http": "http://%s:%d" % httpd.server_address[:2],
                  "helper_name": HELPER_NAME, "helper_sha256": sha256, "pid": os.getpid()}
         tmp = state_path(workdir) + ".tmp"
@@ -158,6 +165,8 @@ def serve(workdir):
         if httpd is not None:
             httpd.shutdown()
         server.stop()
+        if shared_certs:
+            shutil.rmtree(shared_certs, ignore_errors=True)
 
 
 def start(workdir):
