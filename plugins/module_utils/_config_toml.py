@@ -569,7 +569,7 @@ def _set_environment(table, planned_env, style):
         table["environment"] = [_to_toml(e) for e in entries]
 
 
-def _add_runner(doc, step):
+def _add_runner(doc):
     runners = doc.get("runners")
     if runners is None:
         runners = tomlkit.aot()
@@ -598,7 +598,7 @@ def render(planned):
             removals.append(item["index"])
             continue
         if item["action"] == "add":
-            table = _add_runner(doc, style.step)
+            table = _add_runner(doc)
             create = item["runner"]["create"]
             for key in ("name", "url", "token", "executor"):
                 value = item["runner"]["name"] if key == "name" else create[key]
