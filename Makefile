@@ -58,6 +58,8 @@ WITH_COLLECTION := PYTHONPATH=$(COLLECTIONS_DIR)$(if $(PYTHONPATH),:$(PYTHONPATH
 .PHONY: help venv deps unit functional gocheck sanity integration lint changelog-lint test demo bench \
 	get-pip collection-link clean distclean
 
+# The targets of mk/*.mk are listed from each file's header comment: its "#   make TARGET [VAR=...]  text"
+# lines and the more indented comment lines under them.
 help:
 	@echo 'Targets:'
 	@echo '  deps            apt-get install of missing Debian packages: $(strip $(DEBIAN_PACKAGES))'
@@ -71,9 +73,19 @@ help:
 	@echo '  lint            ansible-lint --offline --profile production'
 	@echo '  changelog-lint  antsibull-changelog lint'
 	@echo '  test            deps venv unit functional gocheck sanity integration lint changelog-lint'
+	@echo '                  $(strip $(EXTRA_TESTS))'
 	@echo '  demo            bash demo/run.sh with the venv on PATH'
 	@echo '  bench           python scripts/bench.py, or each scripts/bench_*.py (BENCH_ARGS=...)'
 	@echo '  clean           remove $(BUILD)/ and tests/output/; distclean also removes $(VENV)/'
+	@for mk in $(sort $(wildcard mk/*.mk)); do \
+		echo; echo "$$mk:"; \
+		awk '!/^#/ { exit } \
+			/^#   make / { n = split($$0, w, " "); cmd = w[3]; i = 4; while (i <= n && w[i] ~ /=/) cmd = cmd " " w[i++]; \
+				text = w[i++]; while (i <= n) text = text " " w[i++]; more = 1; \
+				if (length(cmd) < 16) printf "  %-16s%s\n", cmd, text; else printf "  %s\n%18s%s\n", cmd, "", text; next } \
+			more && /^#     / { sub(/^# +/, ""); printf "%18s%s\n", "", $$0; next } \
+			{ more = 0 }' "$$mk"; \
+	done
 
 # --------------------------------------------------------------------------- environment
 

@@ -172,7 +172,8 @@ def build_runner(index, spec):
     if not isinstance(name, str) or not name:
         raise ConfigError("%s.name: every runner needs a non-empty name (runners are found by name)" % where)
     where = "runners[%s]" % name
-    runner = {"name": name, "state": spec.get("state") or "present", "env": {}, "values": {}, "create": {}}
+    runner = {"name": name, "state": spec.get("state") or "present", "env": {}, "values": {}, "create": {},
+              "keep_auths": []}
     if runner["state"] == "absent":
         return runner, []
     values = _runner_values(where, spec)
@@ -186,7 +187,13 @@ def build_runner(index, spec):
         if AUTH_ENV in env:
             raise ConfigError("%s: give DOCKER_AUTH_CONFIG either as docker_auth_config or in environment, not both"
                               % where)
-        env[AUTH_ENV] = (_strip_none(spec["docker_auth_config"]), where + ".docker_auth_config")
+        auth_spec = _strip_none(spec["docker_auth_config"])
+        try:
+            runner["keep_auths"] = auth.normalize_keep(auth_spec.pop("keep_auths", None),
+                                                       where + ".docker_auth_config.keep_auths")
+        except auth.AuthConfigError as exc:
+            raise ConfigError(str(exc)) from exc
+        env[AUTH_ENV] = (auth_spec, where + ".docker_auth_config")
     for key, (value, option) in env.items():
         if not isinstance(key, str) or not key or "=" in key or key != key.strip():
             raise ConfigError("%s.environment: %r is not a variable name (no '=' or surrounding spaces)" % (where, key))
@@ -276,6 +283,21 @@ def plan_environment(current, desired_env):
     return changed, edits, result
 
 
+def _env_with_kept_auths(current, runner):
+    """The runner's desired environment, its DOCKER_AUTH_CONFIG extended by the keep_auths entries of
+    the one in the file (the last entry, which is the one the runner uses)."""
+    state = runner["env"].get(AUTH_ENV)
+    if not runner["keep_auths"] or state is None or state[0] != "auth":
+        return runner["env"]
+    entries = current.get("environment") if isinstance(current.get("environment"), list) else []
+    in_file = [value for key, value in map(env_split, entries) if key == AUTH_ENV]
+    merged = auth.with_kept_auths(state[1], auth.parse_auth_config(in_file[-1]) if in_file else None,
+                                  runner["keep_auths"])
+    if merged is state[1]:
+        return runner["env"]
+    return dict(runner["env"], **{AUTH_ENV: ("auth", merged)})
+
+
 def _find_runners(data):
     """{name: [indexes]} of the [[runners]] in parsed data."""
     found = {}
@@ -344,7 +366,8 @@ def plan(text, desired):
             raise ConfigError("runners[%s]: environment in the file is a %s, not an array of \"KEY=value\" strings; "
                               "the runner rejects this file; fix it by hand first"
                               % (name, type(current["environment"]).__name__))
-        env_changed, env_edits, env_list = plan_environment(current.get("environment"), runner["env"])
+        env_changed, env_edits, env_list = plan_environment(current.get("environment"),
+                                                            _env_with_kept_auths(current, runner))
         env_plan = {"edits": env_edits, "entries": env_list}
         result["warnings"].extend(_runner_warnings(name, current, runner))
         if not indexes:

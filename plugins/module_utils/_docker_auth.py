@@ -194,6 +194,41 @@ def registries_to_auth_spec(registries, where="registries"):
     return spec
 
 
+def normalize_keep(registries, where):
+    """The normalized registry keys of a keep_auths list."""
+    if registries is None:
+        return []
+    if not isinstance(registries, list):
+        raise AuthConfigError("%s: must be a list of registries, got %r" % (where, registries))
+    return [normalize_registry_key(r, "%s[%d]" % (where, i)) for i, r in enumerate(registries)]
+
+
+def _normalized_or_none(key):
+    try:
+        return normalize_registry_key(key, "key")
+    except AuthConfigError:
+        return None
+
+
+def with_kept_auths(desired, current, keep):
+    """`desired` auth data plus the `auths` entries that `current` has for the `keep` registries and
+    `desired` neither sets nor hands to a helper: tokens another job renews stay (rotate_ecr_auth.yml)."""
+    found = (current or {}).get("auths") if isinstance(current, dict) else None
+    if not keep or not isinstance(found, dict):
+        return desired
+    taken = set(desired.get("auths") or {}) | set(desired.get("credHelpers") or {})
+    kept = {}
+    for key, entry in found.items():
+        normalized = _normalized_or_none(key)
+        if normalized in keep and normalized not in taken and normalized not in kept:
+            kept[normalized] = entry
+    if not kept:
+        return desired
+    merged = dict(desired)
+    merged["auths"] = dict(desired.get("auths") or {}, **kept)
+    return merged
+
+
 def compact_json(data):
     """The DOCKER_AUTH_CONFIG form: compact JSON with sorted keys (stable, so reruns compare equal)."""
     return json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
@@ -385,11 +420,12 @@ def _static_entry(old, auth):
     return entry
 
 
-def plan_config_json(current, entries, creds_store=None, allow_creds_store=False, exclusive=False):
+def plan_config_json(current, entries, creds_store=None, allow_creds_store=False, exclusive=False, keep=()):
     """Merge the desired registries into parsed config.json data: (new data, changes, warnings).
 
     `changes` maps each registry key to added/updated/removed/unchanged; it never holds a secret.
     `creds_store`: None leaves it alone, "" removes it, a name sets it (needs allow_creds_store).
+    `keep`: normalized keys whose `auths` entry `exclusive` leaves in place.
     """
     new = json.loads(json.dumps(current))
     auths = new.setdefault("auths", {})
@@ -425,7 +461,8 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
     if exclusive:
         for key in sorted((set(auths) | set(helpers)) - listed):
             before = (auths.get(key), helpers.get(key))
-            auths.pop(key, None)
+            if _normalized_or_none(key) not in keep:
+                auths.pop(key, None)
             helpers.pop(key, None)
             note(key, before)
     if helpers or "credHelpers" in current:

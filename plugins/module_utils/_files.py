@@ -121,6 +121,16 @@ def ensure_directory(directory, mode, uid=None, gid=None):
             raise FileError("cannot create directory %s: %s" % (path, exc.strerror or exc)) from exc
 
 
+def set_attributes(path, mode, uid=None, gid=None):
+    """Give an existing file or directory `mode` and, where given, owner and group."""
+    try:
+        if uid is not None or gid is not None:
+            os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+        os.chmod(path, mode)
+    except OSError as exc:
+        raise FileError("cannot set mode and owner of %s: %s" % (path, exc.strerror or exc)) from exc
+
+
 def _fsync_dir(directory):
     fd = os.open(directory, os.O_RDONLY)
     try:

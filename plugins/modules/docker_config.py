@@ -84,7 +84,22 @@ options:
     type: bool
     default: false
   exclusive:
-    description: Remove C(auths) and C(credHelpers) entries of registries not listed in O(registries).
+    description:
+      - Remove C(auths) and C(credHelpers) entries of registries not listed in O(registries), except the C(auths)
+        entries of O(keep_auths).
+    type: bool
+    default: false
+  keep_auths:
+    description:
+      - Registries whose C(auths) entry stays as it is when O(registries) does not list them, also with
+        O(exclusive=true), such as tokens another job renews (C(playbooks/rotate_ecr_auth.yml)).
+    type: list
+    elements: str
+    default: []
+  private_directory:
+    description:
+      - Make the directory of O(path) C(0700) and owned by O(owner) (and O(group)) also when it exists already, so
+        no other user can list it or swap the file. A directory the module creates is always made that way.
     type: bool
     default: false
   owner:
@@ -163,6 +178,8 @@ ARGUMENT_SPEC = dict(
     creds_store=dict(type="str"),
     allow_creds_store=dict(type="bool", default=False),
     exclusive=dict(type="bool", default=False),
+    keep_auths=dict(type="list", elements="str", default=[], no_log=False),
+    private_directory=dict(type="bool", default=False),
     owner=dict(type="str"),
     group=dict(type="str"),
 )
@@ -174,11 +191,19 @@ def attributes_differ(stat, uid, gid):
     return stat_module.S_IMODE(stat.st_mode) != FILE_MODE or files.owner_differs(stat, uid, gid)
 
 
-def plan(text, module, entries):
+def directory_differs(module, directory, uid, gid):
+    """Whether private_directory has an existing directory to fix (a missing one is created right)."""
+    if not module.params["private_directory"] or not os.path.isdir(directory):
+        return False
+    dir_stat = os.stat(directory)
+    return stat_module.S_IMODE(dir_stat.st_mode) != DIR_MODE or files.owner_differs(dir_stat, uid, gid)
+
+
+def plan(text, module, entries, keep):
     current = auth.parse_config_json(text)
     params = module.params
     return current, auth.plan_config_json(current, entries, params["creds_store"], params["allow_creds_store"],
-                                          params["exclusive"])
+                                          params["exclusive"], keep)
 
 
 def masked(data):
@@ -187,20 +212,25 @@ def masked(data):
 
 def run(module, path):
     entries, warnings = auth.build_registry_entries(module.params["registries"])
+    keep = auth.normalize_keep(module.params["keep_auths"], "keep_auths")
     uid, gid = files.resolve_ids(module.params["owner"], module.params["group"])
+    directory = os.path.dirname(path)
+    fix_directory = directory_differs(module, directory, uid, gid)
     text, stat = files.read_text(path)
-    current, (new, changes, more) = plan(text, module, entries)
+    current, (new, changes, more) = plan(text, module, entries, keep)
     changed = text is None or new != current or attributes_differ(stat, uid, gid)
-    if changed and not module.check_mode:
-        files.ensure_directory(os.path.dirname(path), DIR_MODE, uid, gid)
+    if (changed or fix_directory) and not module.check_mode:
+        files.ensure_directory(directory, DIR_MODE, uid, gid)
+        if fix_directory:
+            files.set_attributes(directory, DIR_MODE, uid, gid)
         with files.locked(path):
             text, stat = files.read_text(path)
-            current, (new, changes, more) = plan(text, module, entries)
+            current, (new, changes, more) = plan(text, module, entries, keep)
             changed = text is None or new != current or attributes_differ(stat, uid, gid)
             if changed:
                 files.atomic_write(path, auth.dump_config_json(new), stat=stat, mode=FILE_MODE, owner=uid, group=gid)
-    return dict(changed=changed, changes=changes, before=current if text is not None else None, after=new,
-                warnings=warnings + more)
+    return dict(changed=changed or fix_directory, changes=changes, before=current if text is not None else None,
+                after=new, warnings=warnings + more)
 
 
 def main():

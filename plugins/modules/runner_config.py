@@ -100,6 +100,14 @@ options:
             description:
               - One helper for every registry it lists, Docker Hub included. Prefer O(runners[].docker_auth_config.credHelpers).
             type: str
+          keep_auths:
+            description:
+              - Registries whose C(auths) entry in the C(DOCKER_AUTH_CONFIG) already in the file is kept as it is
+                when O(runners[].docker_auth_config.auths) does not set it and
+                O(runners[].docker_auth_config.credHelpers) does not map it, for tokens another job renews
+                (C(playbooks/rotate_ecr_auth.yml)). Nothing is kept for a registry the file does not hold.
+            type: list
+            elements: str
       environment:
         description:
           - C(KEY=value) entries of the runner's C(environment) array, given as a mapping. Entries of other keys
@@ -232,6 +240,7 @@ RUNNER_OPTIONS = dict(
         auths=dict(type="dict", no_log=True),
         credHelpers=dict(type="dict"),
         credsStore=dict(type="str"),
+        keep_auths=dict(type="list", elements="str", no_log=False),
     )),
     environment=dict(type="dict"),
     settings=dict(type="dict"),

@@ -26,6 +26,16 @@ UTC = datetime.timezone.utc
 OTHER_HELPER_HOST = "999999999999.dkr.ecr.us-east-1.amazonaws.com"
 CI_SECRET = "ci-registry-Secret-42"
 
+# The roles of site.yml that write credentials, on localhost (credential_helpers installs packages).
+SITE_ROLES = """\
+- hosts: localhost
+  gather_facts: true
+  gather_subset: ["!all", "min"]
+  roles:
+    - runnerkit.gitlab_runner.docker_config
+    - runnerkit.gitlab_runner.runner
+"""
+
 CONFIG_TOML = """\
 concurrent = 4
 # A comment the runner does not write; it must survive.
@@ -179,6 +189,31 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     assert changed(run) == ["Put the tokens into the runner user's config.json"]
     assert json.loads(config_json.read_text())["auths"][ECR_HOST] == {"auth": token_two}
     assert config_toml.read_text() == second
+
+    # 5. site.yml's docker_config and runner roles, run from the same inventory, keep the rotated tokens
+    #    (even with docker_config_exclusive) and report no change; told to keep nothing, they drop them,
+    #    and the next rotation puts them back.
+    third = (config_toml.read_text(), config_json.read_text())
+    site_vars = dict(extra_vars, docker_config_path=str(config_json), docker_config_exclusive=True,
+                     docker_config_registries=[{"registry": "other.example.com", "auth": _b64("u", "p")}])
+
+    def site(**overrides):
+        run = run_playbook(SITE_ROLES, dict(site_vars, **overrides), diff=True)
+        assert run.rc == 0, run.output
+        runs.append(run)
+        return run
+
+    run = site()
+    assert changed(run) == [] and (config_toml.read_text(), config_json.read_text()) == third
+    run = site(runner_keep_auths={}, docker_config_keep_auths=[])
+    assert changed(run) == [
+        "runnerkit.gitlab_runner.docker_config : Write the registry credentials into config.json of the runner user",
+        "runnerkit.gitlab_runner.runner : Manage the global keys and the runners of config.toml"]
+    assert ECR_HOST not in json.loads(config_json.read_text())["auths"]
+    assert ECR_HOST not in _docker_auth_config(config_toml, "docker-build")["auths"]
+    mark = moto.mark()
+    run = rotate()
+    assert moto.calls(mark) == [] and (config_toml.read_text(), config_json.read_text()) == third
 
     # No token or password in any form, in any run's -vvv (--diff) output or in what callbacks got.
     for run in runs:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from hypothesis import given, strategies as st
@@ -168,6 +169,36 @@ def test_exclusive_removes_unlisted_registries():
                                                     exclusive=True)
     assert set(new["auths"]) == {"other.tld"} and new["credHelpers"] == {}
     assert changes == {"other.tld": "unchanged", "reg.tld:5000": "removed", "gone.tld": "removed"}
+
+
+def test_exclusive_keeps_the_auths_entries_of_keep():
+    keep = auth.normalize_keep(["https://reg.tld:5000", "absent.tld"], "keep_auths")
+    assert keep == ["reg.tld:5000", "absent.tld"]
+    new, changes, _warnings = auth.plan_config_json(CURRENT, entries({"registry": "other.tld", "auth": auth.encode_auth("o", "p")}),
+                                                    exclusive=True, keep=keep)
+    assert new["auths"] == {k: CURRENT["auths"][k] for k in ("other.tld", "reg.tld:5000")}
+    assert new["credHelpers"] == {} and "absent.tld" not in new["auths"]
+    assert changes == {"other.tld": "unchanged", "reg.tld:5000": "unchanged", "gone.tld": "removed"}
+
+
+@pytest.mark.parametrize("keep, message", [("reg.tld", "must be a list"), (["reg tld"], "keep_auths[0]")])
+def test_bad_keep_lists_are_refused(keep, message):
+    with pytest.raises(auth.AuthConfigError, match=re.escape(message)):
+        auth.normalize_keep(keep, "keep_auths")
+
+
+def test_kept_auths_join_the_desired_ones_and_never_override_them():
+    token, static = {"auth": auth.encode_auth("AWS", "tok3n")}, {"auth": auth.encode_auth("ci", "pw")}
+    current = {"auths": {"https://1.dkr.ecr.eu-west-1.amazonaws.com": token, "2.dkr.ecr.eu-west-1.amazonaws.com": token,
+                         "reg.tld": {"auth": "old"}, "other.tld": token}}
+    desired = {"auths": {"reg.tld": static}, "credHelpers": {"2.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"}}
+    keep = ["1.dkr.ecr.eu-west-1.amazonaws.com", "2.dkr.ecr.eu-west-1.amazonaws.com", "reg.tld", "gone.tld"]
+    merged = auth.with_kept_auths(desired, current, keep)
+    assert merged == {"auths": {"reg.tld": static, "1.dkr.ecr.eu-west-1.amazonaws.com": token},
+                      "credHelpers": desired["credHelpers"]}
+    assert desired == {"auths": {"reg.tld": static}, "credHelpers": {"2.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"}}
+    for nothing in (None, {}, {"auths": "x"}, {"auths": {"other.tld": token}}):
+        assert auth.with_kept_auths(desired, nothing, keep) is desired
 
 
 def test_helper_replaces_stale_static_credentials_and_vice_versa():

@@ -231,6 +231,8 @@ BAD_ARGS = [
                  ["credHelpers[r.example.com]", "must not repeat the 'docker-credential-' prefix"], id="helper-prefix"),
     pytest.param({"runners": [docker_a(settings={"docker": {"image": "x"}})]},
                  ["runners[docker-a].settings", "docker"], id="settings-clash"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"keep_auths": ["https://r.example.com/ns"]})]},
+                 ["runners[docker-a].docker_auth_config.keep_auths[0]", "has a scheme and a path"], id="keep-auths-key"),
 ]
 
 
@@ -400,6 +402,53 @@ def test_no_secret_in_a_failed_result(config, capsys):
     assert code == 1
     shown = json.dumps(result)
     assert [s for s in (AUTH, "argDeployTok3n77", "argSecretKey/ABC+123") if s in shown] == []
+
+
+# ------------------------------------------------------------------ keep_auths: tokens another job renews
+
+
+ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+ECR_AUTH = base64.b64encode(b"AWS:rotatedEcrTok3n-0001").decode()
+
+
+def docker_auth_config_of(path, name):
+    runner = next(r for r in parse(path)["runners"] if r["name"] == name)
+    found = [e.split("=", 1)[1] for e in runner.get("environment", []) if e.startswith("DOCKER_AUTH_CONFIG=")]
+    return json.loads(found[-1]) if found else None
+
+
+def test_keep_auths_keeps_a_rotated_token_and_drops_what_it_does_not_name(config, capsys):
+    spec = {"auths": {"registry.example.com": {"username": "ci-bot", "password": PASSWORD}}}
+    rotated = {"auths": {"registry.example.com": {"auth": AUTH}, ECR_HOST: {"auth": ECR_AUTH},
+                         "stale.example.com": {"auth": AUTH}}}
+    with open(config) as handle:
+        text = handle.read().replace('"LANG=C.UTF-8"', "'DOCKER_AUTH_CONFIG=%s', \"LANG=C.UTF-8\"" % json.dumps(rotated))
+    with open(config, "w") as handle:
+        handle.write(text)
+    args = {"path": config, "runners": [docker_a(docker_auth_config=dict(spec, keep_auths=["https://" + ECR_HOST]))]}
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is True
+    assert result["changes"] == {"runners": {"docker-a": ["environment.DOCKER_AUTH_CONFIG"]}}
+    assert docker_auth_config_of(config, "docker-a") == {
+        "auths": {"registry.example.com": {"auth": AUTH}, ECR_HOST: {"auth": ECR_AUTH}}}
+    assert "rotatedEcrTok3n" not in json.dumps(result) and ECR_AUTH not in json.dumps(result)
+    code, result = run(args, capsys)
+    assert code == 0 and result["changed"] is False
+    # Without keep_auths the token goes, as before; a credHelpers entry for that registry wins over keeping.
+    helper = dict(spec, credHelpers={ECR_HOST: "ecr-login"}, keep_auths=[ECR_HOST])
+    code, result = run({"path": config, "runners": [docker_a(docker_auth_config=helper)]}, capsys)
+    assert code == 0 and result["changed"] is True
+    assert docker_auth_config_of(config, "docker-a") == {
+        "auths": {"registry.example.com": {"auth": AUTH}}, "credHelpers": {ECR_HOST: "ecr-login"}}
+
+
+def test_keep_auths_adds_nothing_when_the_file_has_no_entry(config, capsys):
+    args = {"path": config, "runners": [docker_a(docker_auth_config={
+        "auths": {"registry.example.com": {"auth": AUTH}}, "keep_auths": [ECR_HOST]})]}
+    code, result = run(args, capsys)
+    assert code == 0 and result["changed"] is True
+    assert docker_auth_config_of(config, "docker-a") == {"auths": {"registry.example.com": {"auth": AUTH}}}
+    assert run(args, capsys)[1]["changed"] is False
 
 
 # ------------------------------------------------------------------ regressions of bugs found in review

@@ -1,0 +1,85 @@
+# Copyright: (c) runnerkit developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""docker_config in process: keep_auths with exclusive, private_directory (skopeo checks the files it
+writes in tests/functional/test_docker_config.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.modules import docker_config
+
+ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+TOKEN_AUTH = base64.b64encode(b"AWS:rotatedEcrTok3n-0001").decode()
+OTHER_AUTH = base64.b64encode(b"ci:otherPa55word").decode()
+
+
+def run(args, capsys, check=False, diff=False):
+    with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)):
+        with pytest.raises(SystemExit) as exc:
+            docker_config.main()
+    return exc.value.code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def config_json(tmp_path):
+    directory = tmp_path / ".docker"
+    directory.mkdir()
+    os.chmod(directory, 0o755)
+    path = directory / "config.json"
+    path.write_text(json.dumps({"auths": {ECR_HOST: {"auth": TOKEN_AUTH}, "other.example.com": {"auth": OTHER_AUTH}},
+                                "credHelpers": {"gcr.io": "gcloud"}}))
+    os.chmod(path, 0o600)
+    return path
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_exclusive_keeps_the_entries_of_keep_auths(config_json, capsys):
+    args = {"path": str(config_json), "exclusive": True, "keep_auths": ["https://" + ECR_HOST],
+            "registries": [{"registry": "registry.example.com", "username": "ci", "password": "newPa55word"}]}
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is True
+    assert result["changes"] == {"registry.example.com": "added", "other.example.com": "removed",
+                                 "gcr.io": "removed", ECR_HOST: "unchanged"}
+    data = json.loads(config_json.read_text())
+    assert set(data["auths"]) == {ECR_HOST, "registry.example.com"} and data["auths"][ECR_HOST] == {"auth": TOKEN_AUTH}
+    assert "rotatedEcrTok3n" not in json.dumps(result) and TOKEN_AUTH not in json.dumps(result)
+    assert run(args, capsys)[1]["changed"] is False
+
+
+def test_bad_keep_auths_fails_and_writes_nothing(config_json, capsys):
+    before = config_json.read_bytes()
+    code, result = run({"path": str(config_json), "exclusive": True, "keep_auths": ["https://x.example.com/ns"]}, capsys)
+    assert code == 1 and "keep_auths[0]" in result["msg"] and result["msg"].endswith("the file was left unchanged")
+    assert config_json.read_bytes() == before
+
+
+def test_private_directory_fixes_an_existing_directory_and_check_mode_does_not(config_json, capsys):
+    args = {"path": str(config_json), "private_directory": True,
+            "registries": [{"registry": ECR_HOST, "auth": TOKEN_AUTH}]}
+    code, result = run(args, capsys, check=True)
+    assert code == 0 and result["changed"] is True and mode(config_json.parent) == 0o755
+    code, result = run(args, capsys)
+    assert code == 0 and result["changed"] is True and result["changes"] == {ECR_HOST: "unchanged"}
+    assert mode(config_json.parent) == 0o700
+    assert run(args, capsys)[1]["changed"] is False
+    os.chmod(config_json.parent, 0o755)
+    assert run(dict(args, private_directory=False), capsys)[1]["changed"] is False
+    assert mode(config_json.parent) == 0o755
+
+
+def test_a_created_directory_is_private(tmp_path, capsys):
+    path = tmp_path / "home" / ".docker" / "config.json"
+    code, result = run({"path": str(path), "registries": [{"registry": ECR_HOST, "helper": "ecr-login"}]}, capsys)
+    assert code == 0 and result["changed"] is True
+    assert mode(path.parent) == 0o700 and mode(path) == 0o600
