@@ -18,7 +18,7 @@ def docker_auth_config(data):
     """
     try:
         if isinstance(data, list):
-            spec = auth.registries_to_auth_spec(data)
+            spec = auth.entries_as_auth_spec(auth.build_registry_entries(data)[0])
         elif isinstance(data, dict):
             spec = {k: data.get(k) for k in ("auths", "credHelpers", "credsStore") if data.get(k) is not None}
         else:

@@ -176,24 +176,6 @@ def build_auth_config(spec, where="docker_auth_config"):
     return data, warnings
 
 
-def registries_to_auth_spec(registries, where="registries"):
-    """The `registries` list of docker_config (one entry per registry) as {auths, credHelpers}."""
-    spec = {"auths": {}, "credHelpers": {}}
-    for index, entry in enumerate(registries or []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("registry"), str) or not entry["registry"]:
-            raise AuthConfigError("%s[%d]: every entry needs a registry" % (where, index))
-        if entry.get("state", "present") == "absent":
-            continue
-        registry = entry["registry"]
-        if entry.get("helper") is not None:
-            if any(entry.get(k) is not None for k in ("username", "password", "auth")):
-                raise AuthConfigError("%s[%s]: give either helper or credentials, not both" % (where, registry))
-            spec["credHelpers"][registry] = entry["helper"]
-        else:
-            spec["auths"][registry] = {k: entry[k] for k in ("username", "password", "auth") if entry.get(k) is not None}
-    return spec
-
-
 def normalize_keep(registries, where):
     """The normalized registry keys of a keep_auths list."""
     if registries is None:
@@ -411,6 +393,12 @@ def build_registry_entries(registries, where="registries"):
                 raise AuthConfigError("%s: give username and password, auth, or helper" % label)
             entries.append({"key": key, "state": "present", "auth": _auth_entry(key, creds, where)["auth"]})
     return entries, warnings
+
+
+def entries_as_auth_spec(entries):
+    """build_registry_entries' output as {auths, credHelpers} (absent entries have no place there)."""
+    return {"auths": {e["key"]: {"auth": e["auth"]} for e in entries if "auth" in e},
+            "credHelpers": {e["key"]: e["helper"] for e in entries if "helper" in e}}
 
 
 def _static_entry(old, auth):

@@ -262,6 +262,14 @@ ARGUMENT_SPEC = {
 MIN_MASKED_SECRET = 4
 
 
+def auths_entries(params):
+    """Every entry of the runners' docker_auth_config.auths."""
+    for runner in params["runners"] or []:
+        for entry in ((runner.get("docker_auth_config") or {}).get("auths") or {}).values():
+            if isinstance(entry, dict):
+                yield entry
+
+
 def param_secrets(params):
     """Secrets inside options that are not no_log as a whole (environment, settings, global), found the
     way they are found in the file, plus the `auth` strings made from auths: masked before anything
@@ -274,9 +282,9 @@ def param_secrets(params):
         found |= core.secrets_in(shaped)
         if isinstance(environment.get(core.AUTH_ENV), dict):
             found |= auth_config_secrets(environment[core.AUTH_ENV])
-        for entry in ((runner.get("docker_auth_config") or {}).get("auths") or {}).values():
-            if isinstance(entry, dict) and isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
-                found.add(encode_auth(entry["username"], entry["password"]))
+    for entry in auths_entries(params):
+        if isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
+            found.add(encode_auth(entry["username"], entry["password"]))
     return found
 
 
@@ -284,11 +292,9 @@ def unmask_usernames(module):
     """`auths` is no_log so its passwords never show; its usernames are not secret and, masked as
     substrings, would garble the whole diff ("ci" in every "ci-runner"), so they are shown again."""
     public, secret = set(), set()
-    for runner in module.params["runners"]:
-        for entry in ((runner.get("docker_auth_config") or {}).get("auths") or {}).values():
-            if isinstance(entry, dict):
-                public.update(v for k, v in entry.items() if k in ("username", "email") and isinstance(v, str))
-                secret.update(v for k, v in entry.items() if k not in ("username", "email") and isinstance(v, str))
+    for entry in auths_entries(module.params):
+        public.update(v for k, v in entry.items() if k in ("username", "email") and isinstance(v, str))
+        secret.update(v for k, v in entry.items() if k not in ("username", "email") and isinstance(v, str))
     module.no_log_values.difference_update(public - secret)
 
 

@@ -107,7 +107,7 @@ def test_filter_output_is_what_runner_config_writes():
     from_dict = FILTERS["docker_auth_config"]({"auths": {"b.tld": {"username": "u", "password": "p"},
                                                          "docker.io": {"auth": auth.encode_auth("h", "p")}},
                                                "credHelpers": {"a.tld": "ecr-login"}})
-    runner_side = auth.compact_json(auth.build_auth_config(auth.registries_to_auth_spec(registries))[0])
+    runner_side = auth.compact_json(auth.build_auth_config(auth.entries_as_auth_spec(auth.build_registry_entries(registries)[0]))[0])
     assert from_list == from_dict == runner_side
     assert list(json.loads(from_list)) == ["auths", "credHelpers"]
     assert "https://index.docker.io/v1/" in json.loads(from_list)["auths"]
