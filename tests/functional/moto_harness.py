@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import datetime
 import io
 import json
@@ -308,6 +309,8 @@ class ConnectProxy:
     def stop(self):
         self._closing.set()
         if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept(); close() does not
             self._sock.close()
             self._thread.join(5)
             self._sock = None

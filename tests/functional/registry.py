@@ -193,6 +193,39 @@ headers (dict, last value wins).
 """
 
 
+class TlsServer:
+    """An HTTPS server on 127.0.0.1 in threads of the current process, for a BaseHTTPRequestHandler
+    class; port 0 picks a free port (``.port``)."""
+
+    def __init__(self, handler, cert_file, key_file, name, port=0):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request, client_address):
+                try:
+                    request = context.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # a client that refuses our certificate, or goes away
+                super().finish_request(request, client_address)
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self._server = Server((LOOPBACK, port), handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="%s-%d" % (name, self.port), daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
 class HeaderLoggingProxy:
     """A TLS-terminating reverse proxy on 127.0.0.1 that logs every request's headers (JSON lines).
 
@@ -204,8 +237,6 @@ class HeaderLoggingProxy:
     def __init__(self, port, backend_port, cert_file, key_file, log_file):
         self.port, self.backend_port, self.log_file = port, backend_port, log_file
         self._lock = threading.Lock()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -260,23 +291,7 @@ class HeaderLoggingProxy:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-
-            def finish_request(self, request, client_address):
-                try:
-                    request = context.wrap_socket(request, server_side=True)
-                except (ssl.SSLError, OSError):
-                    return  # a client that refuses our certificate, or goes away
-                super().finish_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.server = Server((LOOPBACK, port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
-                                       name="header-logging-proxy-%d" % port, daemon=True)
-        self.thread.start()
+        self.server = TlsServer(Handler, cert_file, key_file, "header-logging-proxy", port)
 
     def record(self, method, path, status, headers):
         entry = {"time": time.time(), "method": method, "path": path, "status": status,
@@ -286,9 +301,7 @@ class HeaderLoggingProxy:
             handle.write(line)
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.server.stop()
 
 
 def _seen(entry):
