@@ -510,14 +510,14 @@ def _set_tables(container, key, values, table_indent, step):
     if not isinstance(existing, AoT):
         array = tomlkit.aot()
         for entry in values:
-            array.append(_new_table(entry, table_indent, step))
+            _append_table(array, _new_table(entry, table_indent, step))
         container[key] = array
         return
     if existing.body:
         table_indent = existing.body[0].trivia.indent.replace("\n", "")
     for index, entry in enumerate(values):
         if index >= len(existing):
-            existing.append(_new_table(entry, table_indent, step))
+            _append_table(existing, _new_table(entry, table_indent, step))
             continue
         table = existing[index]
         for old_key in [k for k in table if k not in entry]:
@@ -527,6 +527,13 @@ def _set_tables(container, key, values, table_indent, step):
                 _set_item(table, new_key, new_value, table_indent + step, table_indent + step, step)
     while len(existing) > len(values):
         del existing[len(existing) - 1]
+
+
+def _append_table(array, table):
+    """Append to an array of tables without the blank line tomlkit puts before a new entry: the runner
+    writes [[runners.docker.services]] entries one after the other."""
+    array.append(table)
+    array.body[-1].trivia.indent = array.body[-1].trivia.indent.lstrip("\n")
 
 
 def _set_path(root, path, value, style, is_root):
@@ -628,10 +635,12 @@ def render(planned):
                 _set_item(table, key, value, style.keys_of(table, False), None, style.step)
         else:
             table = doc["runners"][item["index"]]
+        tail = _detach_tail(table)
         for path, value in item["changes"]:
             _set_path(table, path, value, style, False)
         if item["environment"] is not None:
             _set_environment(table, item["environment"], style)
+        _body(_deepest_last(table)).append((None, Whitespace(tail)))
     for index in sorted(removals, reverse=True):
         _remove_runner(doc, index)
     return _line_endings_like(planned["text"], tomlkit.dumps(doc))
@@ -653,6 +662,17 @@ def _deepest_last(table):
         table = last if isinstance(last, Table) else last.body[-1]
         body = _body(table)
     return table
+
+
+def _detach_tail(table):
+    """Take the blank lines and comments that end a runner's text (the next runner's header) out of it,
+    so that they can go back at its end once new tables were appended to it."""
+    body = _body(_deepest_last(table))
+    start = _trivia_start(body)
+    tail = "".join(item.as_string() for _key, item in body[start:])
+    for position in range(start, len(body)):  # replace in place, never delete: tomlkit indexes positions
+        body[position] = (None, Whitespace(""))
+    return tail
 
 
 def _header_trivia(doc, index):

@@ -467,3 +467,26 @@ def test_new_keys_go_before_the_comment_of_the_next_table():
     new_text = apply(text, desired_only({"check_interval": 3}, [{"name": "a", "settings": {"limit": 3}}]))[1]
     assert new_text == ('concurrent = 2\ncheck_interval = 3\n# The runner added this one itself.\n[[runners]]\n  name = "a"\n'
                         '  limit = 3\n  # about docker\n  [runners.docker]\n    image = "x"\n')
+
+
+def test_tables_appended_to_a_runner_go_before_the_next_runner_header():
+    """The blank line and comments above the next [[runners]] end the previous runner's text in
+    tomlkit; new tables must not push them away from that header."""
+    text = ('[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "x"\n\n'
+            '# ---- b ----\n[[runners]]\n  name = "b"\n  [runners.docker]\n    image = "y"\n\n# end of file\n')
+    desired = desired_only(None, [
+        {"name": "a", "network_per_build": True, "docker": {"services": [{"name": "pg", "alias": "db"}, {"name": "redis"}]}},
+        {"name": "b", "network_per_build": True}])
+    new_text = apply(text, desired)[1]
+    assert new_text == (
+        '[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "x"\n'
+        '    [[runners.docker.services]]\n      name = "pg"\n      alias = "db"\n'
+        '    [[runners.docker.services]]\n      name = "redis"\n'
+        '  [runners.feature_flags]\n    FF_NETWORK_PER_BUILD = true\n\n'
+        '# ---- b ----\n[[runners]]\n  name = "b"\n  [runners.docker]\n    image = "y"\n'
+        '  [runners.feature_flags]\n    FF_NETWORK_PER_BUILD = true\n\n# end of file\n')
+    # A third entry appended to the existing services sits right under the others, too.
+    desired = desired_only(None, [{"name": "a", "docker": {"services": [
+        {"name": "pg", "alias": "db"}, {"name": "redis"}, {"name": "minio"}]}}])
+    assert '      name = "redis"\n    [[runners.docker.services]]\n      name = "minio"\n  [runners.feature_flags]' \
+        in apply(new_text, desired)[1]
