@@ -76,13 +76,23 @@ def lock_path(path):
 
 
 @contextlib.contextmanager
-def locked(path):
-    """Hold an exclusive flock on the lock file beside `path` (created 0600 if missing)."""
+def locked(path, uid=None, gid=None):
+    """Hold an exclusive flock on the lock file beside `path` (created 0600 if missing).
+
+    The lock file belongs to `uid`/`gid`, else to the owner of `path`: a 0600 lock file of root in the
+    runner user's directory would lock that user out of its own file."""
+    if uid is None and gid is None:
+        with contextlib.suppress(OSError):
+            target = os.stat(path)
+            uid, gid = target.st_uid, target.st_gid
     try:
         fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
     except OSError as exc:
         raise FileError("cannot create lock file %s: %s" % (lock_path(path), exc.strerror or exc)) from exc
     try:
+        if owner_differs(os.fstat(fd), uid, gid):
+            with contextlib.suppress(OSError):  # only root may give files away; then the lock is ours anyway
+                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:

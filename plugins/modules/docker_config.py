@@ -223,7 +223,7 @@ def run(module, path):
         files.ensure_directory(directory, DIR_MODE, uid, gid)
         if fix_directory:
             files.set_attributes(directory, DIR_MODE, uid, gid)
-        with files.locked(path):
+        with files.locked(path, uid, gid):
             text, stat = files.read_text(path)
             current, (new, changes, more) = plan(text, module, entries, keep)
             changed = text is None or new != current or attributes_differ(stat, uid, gid)

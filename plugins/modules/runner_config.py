@@ -320,7 +320,7 @@ def apply(module, path, desired):
             new_text = render_checked(planned, desired)
     elif planned["changed"]:
         files.ensure_directory(os.path.dirname(path), 0o700, uid, gid)
-        with files.locked(path):
+        with files.locked(path, uid, gid):
             text, stat = files.read_text(path)
             planned = core.plan(text, desired)
             note_owner(planned, stat, uid, gid)

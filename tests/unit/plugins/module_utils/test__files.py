@@ -101,3 +101,20 @@ def test_lock_file_sits_beside_the_target_and_is_0600(tmp_path):
         assert os.path.exists(files.lock_path(target))
     assert files.lock_path(target) == str(tmp_path / ".config.toml.lock")
     assert mode_of(files.lock_path(target)) == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_lock_file_belongs_to_the_owner_of_the_target(tmp_path):
+    """Root runs the modules for the runner user: a root-owned 0600 lock in that user's directory
+    would make every later run as the user fail with 'Permission denied'."""
+    target = tmp_path / "config.json"
+    target.write_text("{}")
+    os.chown(target, 65534, 65534)
+    with files.locked(str(target)):
+        pass
+    lock = os.stat(files.lock_path(str(target)))
+    assert (lock.st_uid, lock.st_gid, stat.S_IMODE(lock.st_mode)) == (65534, 65534, 0o600)
+    with files.locked(str(tmp_path / "new.toml"), 65534, 0):  # a new file: the owner the module was given
+        pass
+    lock = os.stat(files.lock_path(str(tmp_path / "new.toml")))
+    assert (lock.st_uid, lock.st_gid) == (65534, 0)
