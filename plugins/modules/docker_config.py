@@ -139,6 +139,16 @@ EXAMPLES = r"""
     exclusive: true
     registries:
       - {registry: "registry.example.com/team-a", auth: "{{ team_a_auth }}"}
+
+- name: The same, but keep the ECR token another job renews, and make an existing ~/.docker private
+  runnerkit.gitlab_runner.docker_config:
+    path: /home/gitlab-runner/.docker/config.json
+    owner: gitlab-runner
+    exclusive: true
+    keep_auths: [123456789012.dkr.ecr.eu-west-1.amazonaws.com]
+    private_directory: true
+    registries:
+      - {registry: "registry.example.com/team-a", auth: "{{ team_a_auth }}"}
 """
 
 RETURN = r"""

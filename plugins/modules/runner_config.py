@@ -191,6 +191,15 @@ EXAMPLES = r"""
         docker:
           image: alpine:3.20
 
+- name: Keep the static ECR token that playbooks/rotate_ecr_auth.yml renews in the same DOCKER_AUTH_CONFIG
+  runnerkit.gitlab_runner.runner_config:
+    runners:
+      - name: docker-build
+        docker_auth_config:
+          auths:
+            "my.registry.tld:5000": {username: ci, password: "{{ vault_registry_password }}"}
+          keep_auths: [123456789012.dkr.ecr.eu-west-1.amazonaws.com]
+
 - name: Remove a runner
   runnerkit.gitlab_runner.runner_config:
     runners:
