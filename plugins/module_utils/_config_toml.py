@@ -512,6 +512,8 @@ def _set_tables(container, key, values, table_indent, step):
         for entry in values:
             _append_table(array, _new_table(entry, table_indent, step))
         container[key] = array
+        first = container[key].body[0]
+        first.trivia.indent = first.trivia.indent.lstrip("\n")  # tomlkit's blank line before a new array
         return
     if existing.body:
         table_indent = existing.body[0].trivia.indent.replace("\n", "")
@@ -601,16 +603,32 @@ def _set_environment(table, planned_env, style):
 
 def _add_runner(doc):
     runners = doc.get("runners")
+    header = ""
     if runners is None:
+        header = "\n" if doc.body and not _ends_with_blank_line(_last_body(doc)) else ""
         runners = tomlkit.aot()
         doc.append("runners", runners)
-    header = ""
     if runners.body:
         header = runners.body[0].trivia.indent.replace("\n", "")
+        if not _ends_with_blank_line(_body(_deepest_last(runners.body[-1]))):
+            header = "\n" + header  # a blank line between runners, as the runner writes them
     table = tomlkit.table()
     table.trivia.indent = header
     runners.append(table)
     return doc["runners"][len(runners) - 1]
+
+
+def _last_body(doc):
+    """The body whose end is the end of the document's text."""
+    last = doc.body[-1][1] if doc.body else None
+    if isinstance(last, AoT) and last.body:
+        last = last.body[-1]
+    return _body(_deepest_last(last)) if isinstance(last, Table) else doc.body
+
+
+def _ends_with_blank_line(body):
+    tail = "".join(item.as_string() for _key, item in body[_trivia_start(body):])
+    return any(not line.strip() for line in tail.split("\n")[:-1])
 
 
 def render(planned):

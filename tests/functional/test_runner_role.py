@@ -10,6 +10,9 @@ given when it cannot be done (no binary, check mode, runner_restart false).
 
 from __future__ import annotations
 
+import os
+import pwd
+import stat
 import textwrap
 
 import pytest
@@ -67,3 +70,19 @@ def test_a_key_read_at_start_asks_for_a_restart_and_says_why_none_was_done(run_p
     if not check:
         run = run_playbook(PLAY, extra, verbosity=0)
         assert run.rc == 0 and statuses(run) == {}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_file_the_role_creates_belongs_to_runner_config_owner(run_playbook, tmp_path):
+    """An --init-user runner must be able to read the config.toml the role creates for it."""
+    path = tmp_path / "home" / "config.toml"
+    extra = {"runner_config_path": str(path), "runner_config_owner": "nobody", "runner_runners": [
+        {"name": "a", "url": "https://gitlab.example.com", "token": "glrt-new-runner-token", "executor": "docker"}]}
+    run = run_playbook(PLAY, extra, verbosity=0)
+    assert run.rc == 0, run.output
+    nobody = pwd.getpwnam("nobody")
+    found = os.stat(path)
+    assert (found.st_uid, found.st_gid, stat.S_IMODE(found.st_mode)) == (nobody.pw_uid, nobody.pw_gid, 0o600)
+    assert os.stat(path.parent).st_uid == nobody.pw_uid
+    run = run_playbook(PLAY, extra, verbosity=0)
+    assert run.rc == 0 and run.status(ROLE + "Manage the global keys and the runners of config.toml") == "ok"

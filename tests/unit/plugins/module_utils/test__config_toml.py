@@ -490,3 +490,20 @@ def test_tables_appended_to_a_runner_go_before_the_next_runner_header():
         {"name": "pg", "alias": "db"}, {"name": "redis"}, {"name": "minio"}]}}])
     assert '      name = "redis"\n    [[runners.docker.services]]\n      name = "minio"\n  [runners.feature_flags]' \
         in apply(new_text, desired)[1]
+
+
+@pytest.mark.parametrize("text, expected_start", [
+    pytest.param("", '[[runners]]\n  name = "new"', id="empty-file"),
+    pytest.param("concurrent = 1\n", 'concurrent = 1\n\n[[runners]]\n  name = "new"', id="globals-only"),
+    pytest.param("concurrent = 1\n\n", 'concurrent = 1\n\n[[runners]]\n  name = "new"', id="globals-and-blank-line"),
+    pytest.param('concurrent = 1\n\n[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "x"\n',
+                 'concurrent = 1\n\n[[runners]]\n  name = "a"\n  [runners.docker]\n    image = "x"\n\n[[runners]]\n'
+                 '  name = "new"', id="after-a-runner"),
+])
+def test_a_new_runner_gets_one_blank_line_before_it_and_none_inside(text, expected_start):
+    desired = desired_only(None, [{"name": "new", "url": "https://gitlab.example.com", "token": "glrt-new",
+                                   "executor": "docker", "docker": {"image": "alpine", "services": [{"name": "pg"}]}}])
+    new_text = apply(text, desired)[1]
+    assert new_text.startswith(expected_start)
+    assert new_text.endswith('  [runners.docker]\n    image = "alpine"\n    [[runners.docker.services]]\n'
+                             '      name = "pg"\n')
