@@ -202,6 +202,7 @@ bench: venv collection-link
 	done
 
 clean:
+	@if [ -f tests/containers/docker_engine.sh ]; then bash tests/containers/docker_engine.sh stop; fi
 	rm -rf $(BUILD) tests/output
 
 distclean: clean
