@@ -83,6 +83,25 @@ def token_auth(password, username="AWS"):
     return base64.b64encode(("%s:%s" % (username, password)).encode()).decode()
 
 
+def iso_utc(moment):
+    """An expiry as ecr_authorization reports it: ISO 8601 UTC, whole seconds."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def secret_forms(password):
+    """A token as it could leak: raw, its auth string, base64, JSON-escaped."""
+    auth = token_auth(password)
+    return {password, auth, base64.b64encode(password.encode()).decode(), json.dumps(auth)[1:-1]}
+
+
+def assert_hidden(run, secrets):
+    """No form of any secret in a PlaybookRun's -vvv output or in what its callbacks got."""
+    recorded = json.dumps(run.results)
+    for secret in secrets:
+        assert secret not in run.output, "a token leaked into the -vvv output"
+        assert secret not in recorded, "a token leaked into what callbacks get"
+
+
 def moto_password(registry_id=ACCOUNT):
     """The password part of moto's own token for a registry id."""
     return "%s-auth-token" % registry_id

@@ -29,7 +29,6 @@ existing test CA, so clients trusting that CA (``AWS_CA_BUNDLE`` of the moto tes
 
 from __future__ import annotations
 
-import base64
 import collections
 import datetime
 import hashlib
@@ -45,6 +44,7 @@ import threading
 import time
 import uuid
 
+import moto_harness as mh
 import registry as reg
 
 LOOPBACK = "127.0.0.1"
@@ -76,9 +76,7 @@ _AUTHORIZATION = re.compile(
     r"/aws4_request,\s*SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$")
 
 
-def token_auth(password, username="AWS"):
-    """The base64 ``authorizationToken`` for a password, as ECR hands it out."""
-    return base64.b64encode(("%s:%s" % (username, password)).encode()).decode()
+token_auth = mh.token_auth  # the base64 ``authorizationToken`` for a password, as ECR hands it out
 
 
 def _hmac(key, text):

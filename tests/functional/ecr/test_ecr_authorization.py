@@ -9,7 +9,6 @@ the tests care about are set with ``moto.set_ecr_token``; others are moto's own 
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import ssl
@@ -30,22 +29,6 @@ EAST2_HOST = "%s.dkr.ecr.us-east-2.amazonaws.com" % ECR_ACCOUNT
 OTHER_HOST = "333333333333.dkr.ecr.eu-west-1.amazonaws.com"
 # The machine's CA bundle (Debian), which does not hold the test CA.
 SYSTEM_CA_BUNDLE = ssl.get_default_verify_paths().cafile or ssl.get_default_verify_paths().openssl_cafile
-
-
-def _iso(moment):
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _secret_forms(password):
-    auth = mh.token_auth(password)
-    return {password, auth, base64.b64encode(password.encode()).decode(), json.dumps(auth)[1:-1]}
-
-
-def _assert_hidden(run, secrets):
-    recorded = json.dumps(run.results)
-    for secret in secrets:
-        assert secret not in run.output, "a token leaked into the -vvv output"
-        assert secret not in recorded, "a token leaked into what callbacks get"
 
 
 KEEP = """
@@ -96,8 +79,8 @@ def test_every_host_form_one_call_per_account_and_region(moto, aws_proxy, aws_en
     assert ecr["warnings"] == ["the token ECR returned for %s already expired at 2015-01-01T00:00:00Z; check the "
                                "clock of the host that ran the request" % CN_HOST]
     info = ecr["registries"]
-    assert info[ECR_HOST]["expires_at"] == _iso(now + datetime.timedelta(hours=12))
-    assert info[OTHER_HOST]["expires_at"] == _iso(now + datetime.timedelta(hours=6))
+    assert info[ECR_HOST]["expires_at"] == mh.iso_utc(now + datetime.timedelta(hours=12))
+    assert info[OTHER_HOST]["expires_at"] == mh.iso_utc(now + datetime.timedelta(hours=6))
     assert {k: (v["region"], v["registry_id"], v["partition"], v["fips"], v["dual_stack"], v["username"])
             for k, v in info.items()} == {
         ECR_HOST: ("eu-west-1", ECR_ACCOUNT, "aws", False, False, "AWS"),
@@ -125,7 +108,7 @@ def test_every_host_form_one_call_per_account_and_region(moto, aws_proxy, aws_en
     shown = run.result("Get the tokens")
     assert sorted(shown) == ["_ansible_no_log", "censored", "changed", "warnings"]
     assert shown["censored"].startswith("the output has been hidden") and shown["warnings"] == ecr["warnings"]
-    _assert_hidden(run, _secret_forms("token-of-123") | _secret_forms("token-of-333"))
+    mh.assert_hidden(run, mh.secret_forms("token-of-123") | mh.secret_forms("token-of-333"))
 
 
 def test_endpoint_url_role_and_renewal_window(moto, aws_proxy, aws_env, run_playbook, tmp_path):
@@ -156,14 +139,14 @@ def test_endpoint_url_role_and_renewal_window(moto, aws_proxy, aws_env, run_play
               register: due
         """) + KEEP % "{'by_role': '{{ by_role }}', 'fresh': '{{ fresh }}', 'due': '{{ due }}'}"
     run = run_playbook(playbook, {"host": ECR_HOST, "endpoint": moto.url, "out": str(out),
-                                  "later": _iso(now + datetime.timedelta(hours=10)),
-                                  "soon": _iso(now + datetime.timedelta(hours=1))}, env=aws_env)
+                                  "later": mh.iso_utc(now + datetime.timedelta(hours=10)),
+                                  "soon": mh.iso_utc(now + datetime.timedelta(hours=1))}, env=aws_env)
     assert run.rc == 0, run.output
     kept = json.loads(out.read_text())
     by_role, fresh, due = kept["by_role"], kept["fresh"], kept["due"]
     assert by_role["auths"] == {ECR_HOST: {"auth": mh.token_auth("role-token")}}
     assert by_role["renewed"] is True and by_role["reason"] == "no current expiry for %s" % ECR_HOST
-    assert by_role["renew_after"] == _iso(now + datetime.timedelta(hours=9))
+    assert by_role["renew_after"] == mh.iso_utc(now + datetime.timedelta(hours=9))
     # STS under its regional name (through the proxy), then ECR at endpoint_url with the role's keys.
     calls = [c for c in moto.calls(mark) if c.action]
     assert [(c.service, c.action, c.host) for c in calls] == [
@@ -174,12 +157,12 @@ def test_endpoint_url_role_and_renewal_window(moto, aws_proxy, aws_env, run_play
     assert calls[0].access_key == "testing" and calls[1].access_key.startswith("ASIA")
     # Inside the window: no call, no tokens; near expiry: renewed.
     assert (fresh["renewed"], fresh["calls"], fresh["auths"], fresh["docker_config_registries"]) == (False, 0, {}, [])
-    assert fresh["expires_at"] == _iso(now + datetime.timedelta(hours=10))
+    assert fresh["expires_at"] == mh.iso_utc(now + datetime.timedelta(hours=10))
     assert fresh["registries"][ECR_HOST]["expires_at"] == fresh["expires_at"]
     assert fresh["reason"] == "the current tokens are valid until %s" % fresh["expires_at"]
     assert due["renewed"] is True and due["auths"] == by_role["auths"]
-    assert due["reason"].startswith("the current tokens expire at %s, within 10800s" % _iso(now + datetime.timedelta(hours=1)))
-    _assert_hidden(run, _secret_forms("role-token"))
+    assert due["reason"].startswith("the current tokens expire at %s, within 10800s" % mh.iso_utc(now + datetime.timedelta(hours=1)))
+    mh.assert_hidden(run, mh.secret_forms("role-token"))
 
 
 def test_errors_name_the_registry_and_stay_visible(moto, aws_proxy, aws_certs, run_playbook, tmp_path):

@@ -20,7 +20,6 @@ ECR registries asked for in the same module call.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import secrets
@@ -71,22 +70,6 @@ def ecr_public(ecr_public_server):
     ecr_public_server.reset()
     yield ecr_public_server
     ecr_public_server.reset()
-
-
-def _iso(moment):
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _secret_forms(password):
-    auth = eps.token_auth(password)
-    return {password, auth, base64.b64encode(password.encode()).decode(), json.dumps(auth)[1:-1]}
-
-
-def _assert_hidden(run, hidden):
-    recorded = json.dumps(run.results)
-    for secret in hidden:
-        assert secret not in run.output, "a token leaked into the -vvv output"
-        assert secret not in recorded, "a token leaked into what callbacks get"
 
 
 def _assert_signed_for_ecr_public(request, access_key="testing"):
@@ -171,19 +154,19 @@ def test_public_and_private_registries_in_one_call(ecr_public, moto, aws_proxy, 
 
     # Expiry: the public token's own (6 h, the earliest), fractional seconds dropped; the private one's (12 h).
     for result in (by_name, with_endpoint_url):
-        assert result["expires_at"] == _iso(public_expiry)
+        assert result["expires_at"] == mh.iso_utc(public_expiry)
         info = result["registries"]
-        assert info[ECR_HOST]["expires_at"] == _iso(private_expiry)
+        assert info[ECR_HOST]["expires_at"] == mh.iso_utc(private_expiry)
         public = dict(info[PUBLIC_HOST])
         assert 6 * 3600 - 120 <= public.pop("expires_in") <= 6 * 3600
         assert public == dict(service="ecr-public", registry_id=None, region="us-east-1", partition="aws",
-                              fips=False, dual_stack=False, username="AWS", expires_at=_iso(public_expiry),
+                              fips=False, dual_stack=False, username="AWS", expires_at=mh.iso_utc(public_expiry),
                               proxy_endpoint=None)
-    assert by_env["expires_at"] == _iso(public_expiry)
+    assert by_env["expires_at"] == mh.iso_utc(public_expiry)
     assert {key: (v["service"], v["region"], v["dual_stack"], v["expires_at"])
             for key, v in by_env["registries"].items()} == {
-        PUBLIC_HOST: ("ecr-public", "us-east-1", False, _iso(public_expiry)),
-        PUBLIC_DUAL_HOST: ("ecr-public", "us-east-1", True, _iso(public_expiry)),
+        PUBLIC_HOST: ("ecr-public", "us-east-1", False, mh.iso_utc(public_expiry)),
+        PUBLIC_DUAL_HOST: ("ecr-public", "us-east-1", True, mh.iso_utc(public_expiry)),
     }
 
     # Shown results are censored by the action plugin; no token in the output or in what callbacks got.
@@ -193,8 +176,8 @@ def test_public_and_private_registries_in_one_call(ecr_public, moto, aws_proxy, 
         shown = run.result(task)
         assert shown["censored"].startswith("the output has been hidden"), shown
         assert "auths" not in shown and "docker_config_registries" not in shown
-    _assert_hidden(run, set().union(*(_secret_forms(ecr_public.password(n)) for n in (1, 2, 3)))
-                   | _secret_forms(private_password))
+    hidden = set().union(*(mh.secret_forms(ecr_public.password(n)) for n in (1, 2, 3)))
+    mh.assert_hidden(run, hidden | mh.secret_forms(private_password))
 
 
 def test_access_denied_names_public_registry(ecr_public, moto, aws_env, run_playbook):
@@ -240,4 +223,4 @@ def test_access_denied_names_public_registry(ecr_public, moto, aws_env, run_play
     # Failures are not censored: the reason is in the -vvv output; no secret is.
     assert "access denied (AccessDeniedException: User: arn:aws:iam::123456789012:user/no-ecr-public" in run.output
     assert key_secret not in run.output
-    _assert_hidden(run, _secret_forms(private_password))
+    mh.assert_hidden(run, mh.secret_forms(private_password))

@@ -64,10 +64,6 @@ def _b64(user, password):
     return base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
 
-def _iso(moment):
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _docker_auth_config(config_toml, runner):
     for entry in tomllib.loads(config_toml.read_text())["runners"]:
         if entry["name"] == runner:
@@ -145,7 +141,7 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     state = json.loads(state_file.read_text())
     assert stat.S_IMODE(os.stat(state_file).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(state_file.parent).st_mode) == 0o700
-    assert state["expires_at"] == state["registries"][ECR_HOST]["expires_at"] == _iso(now + datetime.timedelta(hours=12))
+    assert state["expires_at"] == state["registries"][ECR_HOST]["expires_at"] == mh.iso_utc(now + datetime.timedelta(hours=12))
     assert state["auths"] == {ECR_HOST: {"auth": token_one}}
     first = (config_toml.read_text(), config_json.read_text(), state_file.read_text())
 
@@ -157,7 +153,7 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     assert (config_toml.read_text(), config_json.read_text(), state_file.read_text()) == first
 
     # 3. An hour before the stored tokens expire (per the state file): new tokens, and only they change.
-    state["registries"][ECR_HOST]["expires_at"] = _iso(now + datetime.timedelta(hours=1))
+    state["registries"][ECR_HOST]["expires_at"] = mh.iso_utc(now + datetime.timedelta(hours=1))
     state_file.write_text(json.dumps(state))
     moto.set_ecr_token(ECR_ACCOUNT, "token-two", now + datetime.timedelta(hours=12, minutes=30))
     # In check mode (an AWX check job) the rotation is reported and nothing is written.
@@ -176,7 +172,7 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     token_two = mh.token_auth("token-two")
     assert config_toml.read_text() == first[0].replace(token_one, token_two)
     assert config_json.read_text() == first[1].replace(token_one, token_two)
-    assert json.loads(state_file.read_text())["expires_at"] == _iso(now + datetime.timedelta(hours=12, minutes=30))
+    assert json.loads(state_file.read_text())["expires_at"] == mh.iso_utc(now + datetime.timedelta(hours=12, minutes=30))
 
     # 4. Someone removed the entry from config.json: the stored tokens are put back, without an API call.
     second = config_toml.read_text()
