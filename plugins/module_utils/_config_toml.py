@@ -627,8 +627,7 @@ def _last_body(doc):
 
 
 def _ends_with_blank_line(body):
-    tail = "".join(item.as_string() for _key, item in body[_trivia_start(body):])
-    return any(not line.strip() for line in tail.split("\n")[:-1])
+    return any(not line.strip() for line in _tail_text(body).split("\n")[:-1])
 
 
 def render(planned):
@@ -672,6 +671,11 @@ def _trivia_start(body):
     return start
 
 
+def _tail_text(body):
+    """The text of the comments and blank lines that end a body."""
+    return "".join(item.as_string() for _key, item in body[_trivia_start(body):])
+
+
 def _deepest_last(table):
     """The table whose body ends the text of `table` (its last sub-table, recursively)."""
     body = _body(table)
@@ -686,9 +690,8 @@ def _detach_tail(table):
     """Take the blank lines and comments that end a runner's text (the next runner's header) out of it,
     so that they can go back at its end once new tables were appended to it."""
     body = _body(_deepest_last(table))
-    start = _trivia_start(body)
-    tail = "".join(item.as_string() for _key, item in body[start:])
-    for position in range(start, len(body)):  # replace in place, never delete: tomlkit indexes positions
+    tail = _tail_text(body)
+    for position in range(_trivia_start(body), len(body)):  # replace in place, never delete: tomlkit indexes positions
         body[position] = (None, Whitespace(""))
     return tail
 
@@ -716,7 +719,7 @@ def _remove_runner(doc, index):
     runners = doc["runners"]
     own_body, own_start, own_end = _header_trivia(doc, index)
     tail = _body(_deepest_last(runners.body[index]))
-    moved = "".join(item.as_string() for _key, item in tail[_trivia_start(tail):])
+    moved = _tail_text(tail)
     # Replace in place, never insert: tomlkit indexes body positions.
     for position in range(own_start, own_end):
         own_body[position] = (None, Whitespace(moved if position == own_start else ""))

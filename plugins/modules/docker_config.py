@@ -195,18 +195,18 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def attributes_differ(stat, uid, gid):
+def attributes_differ(stat, mode, uid, gid):
+    """Whether an existing file or directory lacks the mode or owner it must have (None: nothing exists)."""
     if stat is None:
         return False
-    return stat_module.S_IMODE(stat.st_mode) != FILE_MODE or files.owner_differs(stat, uid, gid)
+    return stat_module.S_IMODE(stat.st_mode) != mode or files.owner_differs(stat, uid, gid)
 
 
 def directory_differs(module, directory, uid, gid):
     """Whether private_directory has an existing directory to fix (a missing one is created right)."""
     if not module.params["private_directory"] or not os.path.isdir(directory):
         return False
-    dir_stat = os.stat(directory)
-    return stat_module.S_IMODE(dir_stat.st_mode) != DIR_MODE or files.owner_differs(dir_stat, uid, gid)
+    return attributes_differ(os.stat(directory), DIR_MODE, uid, gid)
 
 
 def plan(text, module, entries, keep):
@@ -228,7 +228,7 @@ def run(module, path):
     fix_directory = directory_differs(module, directory, uid, gid)
     text, stat = files.read_text(path)
     current, (new, changes, more) = plan(text, module, entries, keep)
-    changed = text is None or new != current or attributes_differ(stat, uid, gid)
+    changed = text is None or new != current or attributes_differ(stat, FILE_MODE, uid, gid)
     if (changed or fix_directory) and not module.check_mode:
         files.ensure_directory(directory, DIR_MODE, uid, gid)
         if fix_directory:
@@ -236,7 +236,7 @@ def run(module, path):
         with files.locked(path, uid, gid):
             text, stat = files.read_text(path)
             current, (new, changes, more) = plan(text, module, entries, keep)
-            changed = text is None or new != current or attributes_differ(stat, uid, gid)
+            changed = text is None or new != current or attributes_differ(stat, FILE_MODE, uid, gid)
             if changed:
                 files.atomic_write(path, auth.dump_config_json(new), stat=stat, mode=FILE_MODE, owner=uid, group=gid)
     return dict(changed=changed or fix_directory, changes=changes, before=current if text is not None else None,
