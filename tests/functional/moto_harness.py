@@ -83,6 +83,20 @@ def token_auth(password, username="AWS"):
     return base64.b64encode(("%s:%s" % (username, password)).encode()).decode()
 
 
+# A task appended to a test playbook: the registered results (a Jinja mapping, %s) into the file
+# `out`, 0600 and no_log, so that the test can read the tokens the output must not show.
+KEEP_RESULTS_TASK = """
+    - name: Keep the registered results for the test
+      ansible.builtin.copy:
+        dest: "{{ out }}"
+        content: "{{ kept | to_json }}"
+        mode: "0600"
+      vars:
+        kept: %s
+      no_log: true
+"""
+
+
 def iso_utc(moment):
     """An expiry as ecr_authorization reports it: ISO 8601 UTC, whole seconds."""
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -31,18 +31,6 @@ OTHER_HOST = "333333333333.dkr.ecr.eu-west-1.amazonaws.com"
 SYSTEM_CA_BUNDLE = ssl.get_default_verify_paths().cafile or ssl.get_default_verify_paths().openssl_cafile
 
 
-KEEP = """
-    - name: Keep the registered results for the test
-      ansible.builtin.copy:
-        dest: "{{ out }}"
-        content: "{{ kept | to_json }}"
-        mode: "0600"
-      vars:
-        kept: %s
-      no_log: true
-"""
-
-
 def test_every_host_form_one_call_per_account_and_region(moto, aws_proxy, aws_env, run_playbook, tmp_path):
     now = datetime.datetime.now(UTC).replace(microsecond=0)
     moto.set_ecr_token(ECR_ACCOUNT, "token-of-123", now + datetime.timedelta(hours=12))
@@ -58,8 +46,9 @@ def test_every_host_form_one_call_per_account_and_region(moto, aws_proxy, aws_en
               runnerkit.gitlab_runner.ecr_authorization:
                 registries: "{{ registries }}"
               register: ecr
-        """) + KEEP % ("{'ecr': '{{ ecr }}', 'from_result': '{{ ecr | runnerkit.gitlab_runner.docker_auth_config }}', "
-                       "'from_list': '{{ ecr.docker_config_registries | runnerkit.gitlab_runner.docker_auth_config }}'}")
+        """) + mh.KEEP_RESULTS_TASK % (
+        "{'ecr': '{{ ecr }}', 'from_result': '{{ ecr | runnerkit.gitlab_runner.docker_auth_config }}', "
+        "'from_list': '{{ ecr.docker_config_registries | runnerkit.gitlab_runner.docker_auth_config }}'}")
     run = run_playbook(playbook, {"registries": registries, "out": str(out)}, env=aws_env)
     assert run.rc == 0, run.output
     kept = json.loads(out.read_text())
@@ -137,7 +126,7 @@ def test_endpoint_url_role_and_renewal_window(moto, aws_proxy, aws_env, run_play
               runnerkit.gitlab_runner.ecr_authorization:
                 current_expires_at: "{{ {host: {'expires_at': soon}} }}"
               register: due
-        """) + KEEP % "{'by_role': '{{ by_role }}', 'fresh': '{{ fresh }}', 'due': '{{ due }}'}"
+        """) + mh.KEEP_RESULTS_TASK % "{'by_role': '{{ by_role }}', 'fresh': '{{ fresh }}', 'due': '{{ due }}'}"
     run = run_playbook(playbook, {"host": ECR_HOST, "endpoint": moto.url, "out": str(out),
                                   "later": mh.iso_utc(now + datetime.timedelta(hours=10)),
                                   "soon": mh.iso_utc(now + datetime.timedelta(hours=1))}, env=aws_env)

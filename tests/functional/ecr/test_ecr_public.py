@@ -38,17 +38,6 @@ UTC = datetime.timezone.utc
 PUBLIC_PERMISSION = ("The AWS identity needs ecr:GetAuthorizationToken (ecr-public:GetAuthorizationToken and "
                      "sts:GetServiceBearerToken for ECR Public)")
 
-KEEP = """
-    - name: Keep the registered results for the test
-      ansible.builtin.copy:
-        dest: "{{ out }}"
-        content: "{{ kept | to_json }}"
-        mode: "0600"
-      vars:
-        kept: %s
-      no_log: true
-"""
-
 
 @pytest.fixture(scope="module")
 def ecr_public_server(aws_certs, aws_proxy, tmp_path_factory):
@@ -110,8 +99,8 @@ def test_public_and_private_registries_in_one_call(ecr_public, moto, aws_proxy, 
               environment:
                 AWS_ENDPOINT_URL_ECR_PUBLIC: "{{ public_url }}"
               register: by_env
-        """) + KEEP % ("{'by_name': '{{ by_name }}', 'with_endpoint_url': '{{ with_endpoint_url }}', "
-                       "'by_env': '{{ by_env }}'}")
+        """) + mh.KEEP_RESULTS_TASK % (
+        "{'by_name': '{{ by_name }}', 'with_endpoint_url': '{{ with_endpoint_url }}', 'by_env': '{{ by_env }}'}")
     # A default region elsewhere must not matter: ECR Public is always us-east-1.
     env = dict(aws_env, AWS_DEFAULT_REGION="eu-west-1", AWS_REGION="eu-west-1")
     run = run_playbook(playbook, {"private": ECR_HOST, "moto_url": moto.url, "public_url": ecr_public.url,
