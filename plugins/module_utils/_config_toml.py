@@ -477,24 +477,26 @@ def _set_item(container, key, value, key_indent, table_indent, step):
         container[key] = _to_toml(value)
         return
     body = container.value if isinstance(container, Table) else container
-    last_plain = _last_plain_key(body.body)
-    if last_plain is not None and hasattr(body, "_insert_after"):
+    position = _after_last_plain_key(body.body)
+    if position is not None and position < len(body.body):
         # Right after the last plain key: a comment between it and the next table belongs to that table.
-        body._insert_after(last_plain, key, _to_toml(value))
+        # tomlkit has no public insert; Container._insert_at is the same from 0.11 to 0.15.3 (0.15.3
+        # removed the _insert_after used before), and is the only private tomlkit call here.
+        body._insert_at(position, key, _to_toml(value))
     else:
         container[key] = _to_toml(value)
     body.item(key).trivia.indent = key_indent
 
 
-def _last_plain_key(body):
-    """The last key of a body that is not a table (new plain keys go after it)."""
-    last = None
-    for key, item in body:
+def _after_last_plain_key(body):
+    """The body position just after its last key that is not a table (None when it has none)."""
+    after = None
+    for position, (key, item) in enumerate(body):
         if isinstance(item, (Table, AoT)):
             break
         if key is not None:
-            last = key.key
-    return last
+            after = position + 1
+    return after
 
 
 def _set_tables(container, key, values, table_indent, step):
