@@ -31,6 +31,23 @@ except ImportError as exc:  # reported by the module with missing_required_lib()
     HAS_TOMLKIT = False
     TOMLKIT_IMPORT_ERROR = exc
 
+# The oldest tomlkit the layout tests pass on (make tomlkit-matrix): 0.11.0 and 0.11.1 keep array
+# values in another shape, 0.11.2 and 0.11.3 are several times slower on large files.
+TOMLKIT_MIN = (0, 11, 4)
+TOMLKIT_REQUIREMENT = "tomlkit >= %s" % ".".join(str(part) for part in TOMLKIT_MIN)
+
+
+def tomlkit_too_old():
+    """The version of an importable tomlkit older than TOMLKIT_MIN, else None."""
+    if not HAS_TOMLKIT:
+        return None
+    version = getattr(tomlkit, "__version__", "0")
+    parts = []
+    for part in version.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits or 0))
+    return version if tuple(parts) < TOMLKIT_MIN else None
+
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _runner_schema as schema
 
@@ -609,6 +626,7 @@ def _add_runner(doc):
     if runners is None:
         header = "\n" if doc.body and not _ends_with_blank_line(_last_body(doc)) else ""
         runners = tomlkit.aot()
+        _pin_trailing_whitespace(doc.body)
         doc.append("runners", runners)
     if runners.body:
         header = runners.body[0].trivia.indent.replace("\n", "")
@@ -618,6 +636,15 @@ def _add_runner(doc):
     table.trivia.indent = header
     runners.append(table)
     return doc["runners"][len(runners) - 1]
+
+
+def _pin_trailing_whitespace(body):
+    """Mark the blank lines that end a body as fixed, so a table appended to it goes after them:
+    tomlkit 0.11.x inserts a new table before trailing (unfixed) whitespace, 0.12 and newer after it."""
+    for position in range(_trivia_start(body), len(body)):
+        item = body[position][1]
+        if isinstance(item, Whitespace) and not item.is_fixed():
+            body[position] = (None, Whitespace(item.s, fixed=True))
 
 
 def _last_body(doc):

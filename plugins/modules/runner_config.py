@@ -26,7 +26,7 @@ description:
 author:
   - runnerkit contributors (@runnerkit)
 requirements:
-  - tomlkit >= 0.11 on the target host (Python >= 3.11 also uses the standard library C(tomllib) for speed)
+  - tomlkit >= 0.11.4 on the target host (Python >= 3.11 also uses the standard library C(tomllib) for speed)
 attributes:
   check_mode:
     support: full
@@ -353,7 +353,10 @@ def note_owner(planned, stat, uid, gid):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     if not core.HAS_TOMLKIT:
-        module.fail_json(msg=missing_required_lib("tomlkit"), exception=str(core.TOMLKIT_IMPORT_ERROR))
+        module.fail_json(msg=missing_required_lib(core.TOMLKIT_REQUIREMENT), exception=str(core.TOMLKIT_IMPORT_ERROR))
+    if core.tomlkit_too_old():
+        module.fail_json(msg="%s; found tomlkit %s" % (missing_required_lib(core.TOMLKIT_REQUIREMENT),
+                                                       core.tomlkit_too_old()))
     unmask_usernames(module)
     module.no_log_values.update(s for s in param_secrets(module.params) if len(s) >= MIN_MASKED_SECRET)
     path = files.real_path(module.params["path"])
