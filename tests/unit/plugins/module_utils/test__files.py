@@ -41,9 +41,9 @@ def test_temp_file_is_never_readable_by_others(tmp_path, monkeypatch):
     seen = []
     real_rename = os.rename
 
-    def spy(src, dst):
-        seen.append(mode_of(src))
-        real_rename(src, dst)
+    def spy(src, dst, **dir_fds):
+        seen.append(stat.S_IMODE(os.stat(src, dir_fd=dir_fds.get("src_dir_fd")).st_mode))
+        real_rename(src, dst, **dir_fds)
 
     monkeypatch.setattr(os, "rename", spy)
     target = tmp_path / "secret.json"
