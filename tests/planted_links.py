@@ -6,7 +6,7 @@ Used by tests/unit (in process) and tests/functional (ansible-playbook); tests/c
 this directory on sys.path. Everything is real: ``useradd``, ``runuser``, files on disk.
 
 ``Sandbox(base, user)``: ``base`` (root 0755) holds ``root/`` (root's files: ``secret`` 0600,
-``config.json`` 0600 holding a registry secret, ``dir/`` 0755 with ``file``) and ``home/<user>/``
+``config.json`` and ``config.toml`` 0600 holding secrets, ``dir/`` 0755 with ``file``) and ``home/<user>/``
 (the user's home, with ``.docker/`` 0700 of the user). ``plant_symlink``/``plant_hard_link`` run
 ``ln`` as the user; ``snapshot()`` is lstat (owner, group, mode) and sha256 of every entry of root's
 tree, plus the sandbox directories themselves.
@@ -30,6 +30,7 @@ import pytest
 ROOT_SECRET = "root-only-s3cret-7f3a"
 ROOT_AUTH = base64.b64encode(("root:" + ROOT_SECRET).encode()).decode()
 ROOT_CONFIG_JSON = '{"auths": {"root.example.com": {"auth": "%s"}}}\n' % ROOT_AUTH
+ROOT_CONFIG_TOML = '[[runners]]\n  name = "root-runner"\n  token = "glrt-%s"\n  executor = "shell"\n' % ROOT_SECRET
 
 
 def need_root():
@@ -70,6 +71,7 @@ class Sandbox:
         os.mkdir(self.root, 0o755)
         self.secret = self._root_file("secret", ROOT_SECRET + "\n", 0o600)
         self.root_config = self._root_file("config.json", ROOT_CONFIG_JSON, 0o600)
+        self.root_toml = self._root_file("config.toml", ROOT_CONFIG_TOML, 0o600)
         self.root_dir = os.path.join(self.root, "dir")
         os.mkdir(self.root_dir, 0o755)
         self._root_file(os.path.join("dir", "file"), "root's file\n", 0o644)
@@ -81,6 +83,10 @@ class Sandbox:
             handle.write(text)
         os.chmod(path, mode)
         return path
+
+    def root_config_like(self, path):
+        """Root's secret file of the same kind as `path` (what a leak through a link would expose)."""
+        return self.root_toml if path.endswith(".toml") else self.root_config
 
     def as_user(self, *command):
         """Run a command as the test user; fail the test when it fails."""
@@ -110,12 +116,13 @@ class Sandbox:
         return found
 
     def files_of_user_holding(self, text):
-        """Files of the test user's home whose content holds `text` (a root secret that leaked)."""
+        """Files the test user owns in its home whose content holds `text` (a root secret that leaked)."""
         leaked = []
         for top, _dirs, names in os.walk(self.home):
             for name in names:
                 path = os.path.join(top, name)
-                if os.path.isfile(path) and not os.path.islink(path):
+                info = os.lstat(path)
+                if stat.S_ISREG(info.st_mode) and info.st_uid == self.uid:
                     with open(path, "rb") as handle:
                         if text.encode() in handle.read():
                             leaked.append(path)

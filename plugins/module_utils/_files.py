@@ -131,7 +131,8 @@ def _describe(dir_fd, name):
     except OSError:
         return "something that is gone again"
     kind = "a symlink" if stat_module.S_ISLNK(entry.st_mode) else "a file"
-    return "%s owned by %s" % (kind, _user(entry.st_uid))
+    writers = _writers(os.fstat(dir_fd))
+    return "%s owned by %s%s" % (kind, _user(entry.st_uid), " in a directory %s" % writers if writers else "")
 
 
 # --------------------------------------------------------------------------- walking a path
