@@ -37,7 +37,7 @@ MAX_LINKS = 40  # the kernel's own limit of symlinks in one lookup
 # tempfile's name alphabet and length: leftovers of versions that used tempfile.mkstemp match too
 TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 TEMP_RANDOM_LENGTH = 8
-TEMP_TRIES = 100
+TRIES = 100  # attempts when a name is taken or vanishes meanwhile (a race, or names planted on purpose)
 # O_PATH: walking needs search permission only, like the kernel's own lookup of a whole path
 DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK|O_NOCTTY: a FIFO or device planted under a file's name cannot hang or take over the run
@@ -194,7 +194,7 @@ def _make_directory(parent, name, mode, uid, gid):
 
 def _enter(parent, names, name, make):
     """The descriptor of directory `name` in `parent`, or the target (str) of a symlink the rule allows."""
-    for _attempt in range(TEMP_TRIES):
+    for _attempt in range(TRIES):
         try:
             return os.open(name, DIR_FLAGS, dir_fd=parent)
         except FileNotFoundError:
@@ -496,7 +496,7 @@ def _create_temp(dir_fd, name):
     """(name, descriptor) of a new 0600 temp file .<name>.XXXXXXXX.tmp beside the target, created with
     O_EXCL|O_NOFOLLOW: nothing planted under a temp name is ever opened."""
     chooser = random.SystemRandom()
-    for _attempt in range(TEMP_TRIES):
+    for _attempt in range(TRIES):
         tmp = ".%s.%s.tmp" % (name, "".join(chooser.choice(TEMP_CHARS) for _i in range(TEMP_RANDOM_LENGTH)))
         try:
             return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
