@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 
 import planted_links
@@ -324,3 +326,32 @@ def test_a_kill_between_temp_and_rename_leaves_a_temp_file_the_next_run_removes(
     with files.locked(str(target)):
         files.atomic_write(str(target), "{}")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".config.json.lock", "config.json"]
+
+
+AS_THE_USER = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+path = files.real_path(os.path.expanduser("~/.docker/config.json"))
+with files.locked(path):
+    files.atomic_write(path, "{}", stat=files.read_text(path)[1])
+print(path)
+"""
+
+
+def test_a_user_running_the_module_itself_still_follows_its_own_links(box):
+    """The rule trusts links of the user the module runs as: dotfiles (~/.docker -> ~/dotfiles/docker) work."""
+    python = next((p for p in (sys.executable, "/usr/bin/python3")
+                   if subprocess.run(["runuser", "-u", box.user, "--", p, "-c", "pass"], check=False,
+                                     capture_output=True).returncode == 0), None)
+    if python is None:
+        pytest.skip("no Python the test user may run")
+    os.rmdir(box.docker)
+    box.as_user("mkdir", "-p", os.path.join(box.home, "dotfiles", "docker"))
+    box.plant_symlink(os.path.join(box.home, "dotfiles", "docker"), box.docker)
+    collections = files.__file__.rsplit("/ansible_collections/", 1)[0]  # the directory that imported it here
+    done = subprocess.run(["runuser", "-u", box.user, "--", python, "-c", AS_THE_USER, collections],
+                          capture_output=True, text=True, check=False, cwd="/")
+    assert done.returncode == 0, done.stderr
+    real = os.path.join(box.home, "dotfiles", "docker", "config.json")
+    assert done.stdout.strip() == real and open(real).read() == "{}" and os.stat(real).st_uid == box.uid
