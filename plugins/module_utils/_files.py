@@ -309,10 +309,10 @@ def real_path(path):
 
 # --------------------------------------------------------------------------- files beside the target
 
-def _open_regular(dir_fd, real, name, flags=os.O_RDONLY):
+def _open_regular(dir_fd, real, name):
     """(descriptor, fstat) of the regular file `name` in `dir_fd`, never through a link."""
     try:
-        fd = os.open(name, flags | FILE_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, os.O_RDONLY | FILE_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
