@@ -37,7 +37,9 @@ attributes:
 options:
   path:
     description:
-      - The C(config.json) to manage. Symlinks are followed to their target.
+      - The C(config.json) to manage. Symlinks are followed to their target when root (or the user the module runs as)
+        owns them and no other non-root user can write to their directory; any other symlink, and a hard link
+        in a directory another user controls, makes the module fail without writing (see C(docs/security.md)).
     type: path
     required: true
   registries:
@@ -245,8 +247,9 @@ def run(module, path):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    path = files.real_path(module.params["path"])
+    path = module.params["path"]
     try:
+        path = files.real_path(path)
         outcome = run(module, path)
     except (auth.AuthConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)

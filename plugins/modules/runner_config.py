@@ -40,7 +40,9 @@ attributes:
 options:
   path:
     description:
-      - The C(config.toml) to manage. Symlinks are followed to their target.
+      - The C(config.toml) to manage. Symlinks are followed to their target when root (or the user the module runs as)
+        owns them and no other non-root user can write to their directory; any other symlink, and a hard link
+        in a directory another user controls, makes the module fail without writing (see C(docs/security.md)).
       - Created (mode C(0600), parent directory C(0700)) when it does not exist.
     type: path
     default: /etc/gitlab-runner/config.toml
@@ -359,8 +361,9 @@ def main():
                                                        core.tomlkit_too_old()))
     unmask_usernames(module)
     module.no_log_values.update(s for s in param_secrets(module.params) if len(s) >= MIN_MASKED_SECRET)
-    path = files.real_path(module.params["path"])
+    path = module.params["path"]
     try:
+        path = files.real_path(path)
         desired, warnings = core.build_desired(module.params["global"], module.params["runners"])
         text, planned, new_text, backup_file = apply(module, path, desired)
     except (core.ConfigError, files.FileError) as exc:
