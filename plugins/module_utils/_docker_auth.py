@@ -78,28 +78,53 @@ DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 IGNORED_SCHEME_PATHS = ("", "/", "/v1", "/v1/", "/v2", "/v2/")
 
 
-def normalize_registry_key(key, where):
-    """The key to write for a registry, as the runner, the Docker CLI and skopeo all match it.
+def _without_tag(path):
+    """A `:tag` after the last `/` is dropped, as the runner's convertToRegistryPath does."""
+    head, sep, last = path.rpartition("/")
+    return head + sep + last.split(":", 1)[0]
 
-    Docker Hub (`docker.io`, `https://index.docker.io/v1/`, ...) becomes the CLI's own key
-    `https://index.docker.io/v1/`; `https://host[:port]` becomes `host[:port]`; hosts are
-    lower-cased; `host[:port]/namespace` keys keep their path (namespace-scoped credentials).
-    A scheme-less `index.docker.io` is kept as given: the runner never matches it (warned).
+
+def normalize_registry_key(key, where, strict=True):
+    """The one key every spelling of a registry is written and compared as.
+
+    Follows how the runner (reference gitlab-runner §5.5) and the Docker CLI (docker-config §1.4)
+    match keys: Docker Hub (`docker.io`, `index.docker.io`, `registry-1.docker.io`, with or without
+    scheme, `/v1/`, `/v2/`) becomes the CLI's own key `https://index.docker.io/v1/`; `http(s)://`
+    and a trailing `/`, `/v1/` or `/v2/` are dropped; the host is lower-cased, the port kept as given
+    (both compare host:port exactly, so `host:443` stays apart from `host`); `host[:port]/namespace`
+    keys keep their path (namespace-scoped credentials), a `:tag` after its last `/` is dropped, and
+    a Hub alias in front of a namespace becomes `docker.io`.
+    `strict=False` is for keys found in a file: a scheme followed by a path counts as its host,
+    which is how the runner and the CLI read it, instead of being refused.
     """
     validate_registry_key(key, where)
     match = REGISTRY_KEY.match(key)
     host, path = match.group("host").lower(), (match.group("path") or "")
     if match.group("scheme"):
-        if path not in IGNORED_SCHEME_PATHS:
+        if strict and path not in IGNORED_SCHEME_PATHS:
             raise AuthConfigError(
                 "%s: registry key %r has a scheme and a path; the runner drops the path after a scheme, so write "
                 "%r for the whole registry or %r for that namespace only"
                 % (where, key, host, host + path.rstrip("/")))
         return DOCKER_HUB_KEY if host in DOCKER_HUB_HOSTS else host
-    path = path.rstrip("/")
-    if host == "docker.io" and not path:
-        return DOCKER_HUB_KEY
+    path = _without_tag(path.rstrip("/")) if path.rstrip("/") else ""
+    if host in DOCKER_HUB_HOSTS:
+        return "docker.io" + path if path else DOCKER_HUB_KEY
     return host + path
+
+
+def rewritten_key_warnings(given, key):
+    """A Docker Hub alias the runner would never have matched, written as the key that works."""
+    host = given.split("/", 1)[0].lower()
+    if "://" not in given and host in DOCKER_HUB_HOSTS[1:]:
+        return ["registry key '%s' is written as '%s': as given, it never matches Docker Hub images in the runner"
+                % (given, key)]
+    return []
+
+
+def equivalent_keys(keys, key):
+    """The keys of a file that mean the same registry as the normalized `key` (itself included)."""
+    return [k for k in keys if _normalized_or_none(k) == key]
 
 
 def validate_helper_name(name, where):
@@ -158,7 +183,7 @@ def build_auth_config(spec, where="docker_auth_config"):
     for section, values in (("auths", auths), ("credHelpers", helpers)):
         for registry, entry in values.items():
             key = normalize_registry_key(registry, "%s.%s" % (where, section))
-            warnings.extend(registry_key_warnings(key))
+            warnings.extend(registry_key_warnings(key) + rewritten_key_warnings(registry, key))
             if key in data.get(section, {}):
                 raise AuthConfigError("%s.%s: %r and another key both mean %r" % (where, section, registry, key))
             if section == "auths":
@@ -186,8 +211,9 @@ def normalize_keep(registries, where):
 
 
 def _normalized_or_none(key):
+    """The normalized form of a key found in a file, or None when no client could match it."""
     try:
-        return normalize_registry_key(key, "key")
+        return normalize_registry_key(key, "key", strict=False)
     except AuthConfigError:
         return None
 
@@ -378,7 +404,7 @@ def build_registry_entries(registries, where="registries"):
         if key in seen:
             raise AuthConfigError("%s: %r and %r are the same registry key %r" % (where, seen[key], registry, key))
         seen[key] = registry
-        warnings.extend(registry_key_warnings(key))
+        warnings.extend(registry_key_warnings(key) + rewritten_key_warnings(registry, key))
         state = entry.get("state") or "present"
         if state == "absent":
             entries.append({"key": key, "state": "absent"})
@@ -420,13 +446,16 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
     helpers = dict(new.get("credHelpers") or {})
     changes, warnings, listed = {}, [], set()
 
+    def snapshot(keys):
+        return {k: (auths.get(k), helpers.get(k)) for k in keys if k in auths or k in helpers}
+
     def note(key, before):
-        after = (auths.get(key), helpers.get(key))
+        after = snapshot(set(before) | {key})
         if before == after:
             changes.setdefault(key, "unchanged")
-        elif before == (None, None):
+        elif not before:
             changes[key] = "added"
-        elif after == (None, None):
+        elif not after:
             changes[key] = "removed"
         else:
             changes[key] = "updated"
@@ -434,7 +463,13 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
     for entry in entries:
         key = entry["key"]
         listed.add(key)
-        before = (auths.get(key), helpers.get(key))
+        # One registry, one entry: other spellings of it go, whatever the entry's state.
+        spellings = set(equivalent_keys(list(auths) + list(helpers), key)) | {key}
+        before = snapshot(spellings)
+        old_static = next((auths[k] for k in [key] + sorted(spellings - {key}) if isinstance(auths.get(k), dict)), None)
+        for other in spellings - {key}:
+            auths.pop(other, None)
+            helpers.pop(other, None)
         if entry["state"] == "absent":
             auths.pop(key, None)
             helpers.pop(key, None)
@@ -443,12 +478,12 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
             if isinstance(auths.get(key), dict) and any(k in auths[key] for k in STATIC_FIELDS):
                 auths.pop(key)  # stale static credentials the helper replaces
         else:
-            auths[key] = _static_entry(auths.get(key), entry["auth"])
+            auths[key] = _static_entry(old_static, entry["auth"])
             helpers.pop(key, None)  # a helper would win over the static credentials
         note(key, before)
     if exclusive:
         for key in sorted((set(auths) | set(helpers)) - listed):
-            before = (auths.get(key), helpers.get(key))
+            before = snapshot([key])
             if _normalized_or_none(key) not in keep:
                 auths.pop(key, None)
             helpers.pop(key, None)

@@ -456,6 +456,7 @@ def source_problems(source):
     for key in keys:
         for warning in auth.registry_key_warnings(key):
             problems.append("%s: %s" % (label, warning))
+    problems.extend(duplicate_key_problems(label, config))
     for key, name in sorted(config["credHelpers"].items()):
         if go_base(name) == name:
             try:
@@ -470,6 +471,17 @@ def source_problems(source):
                         "(static auths too); prefer credHelpers per registry"
                         % (label, config["credsStore"], config["credsStore"]))
     return problems
+
+
+def duplicate_key_problems(label, config):
+    """Different keys the runner reduces to one registry path: it keeps only one of them (reference §5.3)."""
+    by_path = {}
+    for key in sorted(set(config["auths"]) | set(config["credHelpers"])):
+        by_path.setdefault(auth.key_registry_path(key), []).append(key)
+    return ["%s: keys %s are the same registry '%s' for the runner; it picks one of them (at random before runner "
+            "18.3, the first in sort order since) and ignores the others: keep one"
+            % (label, ", ".join("'%s'" % k for k in keys), path)
+            for path, keys in sorted(by_path.items()) if len(keys) > 1]
 
 
 def source_label(source):

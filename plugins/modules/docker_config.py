@@ -19,8 +19,12 @@ description:
   - Writes in the Docker CLI's own layout (tab indent, sorted maps), atomically under a lock, with mode
     C(0600) in a C(0700) directory that it creates when missing; no moment is world-readable.
   - Registry keys are normalized the way the runner, the Docker CLI and skopeo match them. Docker Hub
-    (C(docker.io), C(https://index.docker.io/v1/)) becomes C(https://index.docker.io/v1/); C(https://host:port)
-    becomes C(host:port); C(host:port/namespace) keys are kept (namespace-scoped credentials).
+    (C(docker.io), C(index.docker.io), C(registry-1.docker.io), with or without scheme) becomes
+    C(https://index.docker.io/v1/); C(https://host:port/) (also with C(/v1/) or C(/v2/)) becomes C(host:port);
+    the host is lower-cased; a port is kept as given (C(host:443) and C(host) are different registries to the
+    runner); C(host:port/namespace) keys are kept (namespace-scoped credentials).
+  - One registry, one entry. An update replaces every entry of C(auths) and C(credHelpers) whose key is another
+    spelling of the same registry; V(absent) removes all of them.
   - Needs no Docker daemon, no C(docker login) and no network access.
 author:
   - runnerkit contributors (@runnerkit)

@@ -684,3 +684,25 @@ def test_ecr_expiry_recorded_by_rotate_ecr_auth():
     _m, problems = resolve.explain_image(host + "/app:1", merged, sources, 1000,
                                          expiries={(host, "moto-token"): 1000 + 86400})
     assert not [p for p in problems if "ECR" in p]
+
+
+@pytest.mark.parametrize("keys, path", [
+    ({"auths": ["docker.io", "https://index.docker.io/v1/"]}, "docker.io"),
+    ({"auths": ["https://Reg.tld/"], "credHelpers": ["reg.tld"]}, "reg.tld"),
+    ({"auths": ["reg.tld/ns/", "reg.tld/ns"]}, "reg.tld/ns"),
+])
+def test_two_keys_for_one_registry_are_a_problem(keys, path):
+    data = {"auths": {k: {"auth": b64("u", "p")} for k in keys.get("auths", [])},
+            "credHelpers": {k: "ecr-login" for k in keys.get("credHelpers", [])}}
+    source = resolve.read_source(resolve.SOURCE_HOME, "/root/.docker/config.json", json.dumps(data),
+                                 check_helper=lambda name: None)
+    problems = [p for p in resolve.source_problems(source) if "keep one" in p]
+    assert len(problems) == 1 and "same registry '%s'" % path in problems[0]
+    assert all("'%s'" % k in problems[0] for section in keys.values() for k in section)
+
+
+def test_keys_of_different_ports_or_namespaces_are_no_duplicates():
+    data = {"auths": {k: {"auth": b64("u", "p")} for k in ("reg.tld", "reg.tld:443", "reg.tld/ns", "index.docker.io")},
+            "credHelpers": {"docker.io": "desktop"}}
+    source = resolve.read_source(resolve.SOURCE_HOME, "f", json.dumps(data), check_helper=lambda name: None)
+    assert not [p for p in resolve.source_problems(source) if "keep one" in p]
