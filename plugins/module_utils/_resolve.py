@@ -44,6 +44,9 @@ SOURCE_JOB = "job_payload"
 SOURCE_NONE = "none"
 KIND_STATIC, KIND_HELPER, KIND_STORE, KIND_JOB = "static", "helper", "store", "job"
 NOT_FOUND = "credentials not found in native keychain"
+# Messages of the helper protocol (docker-credential-helpers credentials/error.go and Serve): no secret.
+PROTOCOL_MESSAGES = (NOT_FOUND, "no credentials server URL", "no credentials username")
+PROTOCOL_USAGE = re.compile(r"^(Usage: \S+ <store\|get\|erase\|list\|version>|\S+: unknown action: \S+)$")
 # What systemd gives a service without Environment=PATH (systemd.exec(5), "Environment variables").
 SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKER_EXECUTORS = ("docker", "docker-windows", "docker+machine", "docker-autoscaler")
@@ -203,9 +206,18 @@ def contains_auth(config):
 # ---------------------------------------------------------------- the helper protocol (client side)
 
 
+def _shown_output(out):
+    """A helper's output as an error may show it: only the protocol's own messages, never other text,
+    which may hold the very secret (a helper that fails after printing its answer)."""
+    text = out.strip()
+    if text in PROTOCOL_MESSAGES or PROTOCOL_USAGE.match(text):
+        return text
+    return "%d bytes not shown: a helper's output may hold a secret" % len(out.encode("utf-8", "replace"))
+
+
 def _helper_error(action, rc, out):
     return SourceError("error %s credentials - err: exit status %s, out: `%s`"
-                       % ("listing" if action == "list" else "getting", rc, out.strip()[:200]))
+                       % ("listing" if action == "list" else "getting", rc, _shown_output(out)))
 
 
 def helper_get(run_helper, name, server):
