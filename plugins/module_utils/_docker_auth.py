@@ -16,9 +16,8 @@ import binascii
 import json
 import re
 
-MASK = "********"
-# Keys of an `auths` entry that hold a secret (docker/cli types.AuthConfig).
-SECRET_AUTH_KEYS = frozenset(("auth", "password", "identitytoken", "registrytoken"))
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
+
 # A helper is run as docker-credential-<name>; the runner refuses path characters in it.
 HELPER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # host[:port] followed by an optional /path; lower-case is not required (the runner lower-cases).
@@ -251,48 +250,6 @@ def parse_auth_config(text):
     return data if isinstance(data, dict) else None
 
 
-def redact_auth_config(data):
-    """A copy of auth data with every secret replaced by MASK (usernames are not secret)."""
-    if not isinstance(data, dict):
-        return data
-    out = dict(data)
-    auths = data.get("auths")
-    if isinstance(auths, dict):
-        out["auths"] = {
-            key: ({k: (MASK if k in SECRET_AUTH_KEYS else v) for k, v in entry.items()}
-                  if isinstance(entry, dict) else MASK)
-            for key, entry in auths.items()
-        }
-    return out
-
-
-def auth_config_secrets(data):
-    """Every secret string in auth data, including the password decoded from `auth`."""
-    secrets = set()
-    auths = data.get("auths") if isinstance(data, dict) else None
-    for entry in (auths or {}).values():
-        if not isinstance(entry, dict):
-            continue
-        for key in SECRET_AUTH_KEYS:
-            if isinstance(entry.get(key), str) and entry[key]:
-                secrets.add(entry[key])
-        if isinstance(entry.get("auth"), str):
-            try:
-                secrets.add(decode_auth(entry["auth"])[1])
-            except AuthConfigError:
-                pass
-    secrets.discard("")
-    return secrets
-
-
-def redact_auth_config_text(text):
-    """Mask the secrets of a DOCKER_AUTH_CONFIG string; unparsable text is masked whole."""
-    data = parse_auth_config(text)
-    if data is None:
-        return MASK
-    return compact_json(redact_auth_config(data))
-
-
 # ---------------------------------------------------------------- image references (runner §5.5)
 
 
@@ -509,6 +466,7 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
     return new, changes, warnings
 
 
-def redact_config_json(data):
-    """config.json data with every secret (auth, password, tokens) replaced by MASK."""
-    return redact_auth_config(data)
+def masked_config_json(data, found):
+    """config.json text for a diff: the Docker CLI layout with every secret in `found` and every
+    secret-shaped string masked (empty for no file)."""
+    return dump_config_json(secrets.mask_data(data, found)) + "\n" if data is not None else ""

@@ -175,6 +175,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -220,10 +221,6 @@ def plan(text, module, entries, keep):
                                           params["exclusive"], keep)
 
 
-def masked(data):
-    return auth.dump_config_json(auth.redact_config_json(data)) + "\n" if data is not None else ""
-
-
 def run(module, path):
     entries, warnings = auth.build_registry_entries(module.params["registries"])
     keep = auth.normalize_keep(module.params["keep_auths"], "keep_auths")
@@ -254,13 +251,14 @@ def main():
         outcome = run(module, path)
     except (auth.AuthConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
-    for data in (outcome["before"], outcome["after"]):
-        module.no_log_values.update(s for s in auth.auth_config_secrets(data or {}) if len(s) >= 4)
+    found = secrets.collect(outcome["before"] or {}) | secrets.collect(outcome["after"])
+    secrets.no_log(module, found)
     for warning in outcome["warnings"]:
         module.warn(warning)
     result = dict(changed=outcome["changed"], changes=outcome["changes"], path=path)
     if module._diff and outcome["changed"]:
-        result["diff"] = dict(before=masked(outcome["before"]), after=masked(outcome["after"]),
+        result["diff"] = dict(before=auth.masked_config_json(outcome["before"], found),
+                              after=auth.masked_config_json(outcome["after"], found),
                               before_header=path, after_header=path)
     module.exit_json(**result)
 

@@ -363,7 +363,7 @@ def test_masked_text_hides_every_secret():
     desired = desired_for("a")
     new_text = apply(text, desired)[1]
     masked = core.masked_text(new_text)
-    secrets = core.secrets_in(tomllib.loads(new_text))
+    secrets = core.text_secrets(new_text)
     assert {"glrt-secret-token", "awssecret", "s3-secret", PASSWORD, encode_auth("ci", PASSWORD)} <= secrets
     for secret in secrets:
         assert secret not in masked
@@ -523,3 +523,10 @@ def test_a_new_runner_gets_one_blank_line_before_it_and_none_inside(text, expect
     assert new_text.startswith(expected_start)
     assert new_text.endswith('  [runners.docker]\n    image = "alpine"\n    [[runners.docker.services]]\n'
                              '      name = "pg"\n')
+
+
+def test_a_value_with_quotes_and_control_characters_is_written_as_a_basic_string():
+    value = 'a"b\x1fc\nd'
+    desired = desired_only(None, [{"name": "a", "environment": {"NOTE": value}}])
+    new_text = apply('[[runners]]\n  name = "a"\n', desired)[1]
+    assert tomllib.loads(new_text)["runners"][0]["environment"] == ["NOTE=" + value]

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 from ansible_collections.runnerkit.gitlab_runner.plugins.filter.docker_auth import FilterModule
 
 FILTERS = FilterModule().filters()
@@ -308,7 +309,7 @@ def test_unusable_config_json_is_refused(text, message):
 
 def test_redaction_hides_every_secret_and_keeps_usernames():
     data = {"auths": {"a": {"auth": "QQ==", "identitytoken": "tok", "username": "me", "password": "pw"}}}
-    redacted = auth.redact_config_json(data)["auths"]["a"]
+    redacted = json.loads(auth.masked_config_json(data, secrets.collect(data)))["auths"]["a"]
     assert redacted == {"auth": "********", "identitytoken": "********", "username": "me", "password": "********"}
 
 
