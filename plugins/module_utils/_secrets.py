@@ -62,7 +62,7 @@ PREFIXED_TOKEN = re.compile(
     r"|xox[abprs]-|AKIA|ASIA)[A-Za-z0-9_.-]{8,}")
 # NAME=value in free text (scripts, comments, options): the value of a secret name.
 ASSIGNMENT = re.compile(r"(?<![A-Za-z0-9_.-])(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)=(?P<value>[^\s\"'`;&|,]+)")
-BLOB = re.compile(r"(?<![A-Za-z0-9+/=])(?P<blob>[A-Za-z0-9+/]{32,}={0,2})(?![A-Za-z0-9+/=])")
+BLOB = re.compile(r"(?<![A-Za-z0-9+/])(?P<blob>[A-Za-z0-9+/]{32,}={0,2})(?![A-Za-z0-9+/=])")
 # Digests are public: `sha256:<hex>` is no secret.
 DIGEST_PREFIX = re.compile(r"(?:sha\d+|md5|blake\w*):$", re.IGNORECASE)
 # key = "value" or key = 'value' inside a comment line of config.toml.

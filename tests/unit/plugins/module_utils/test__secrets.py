@@ -91,6 +91,7 @@ def test_names_that_are_not_secret(name):
     ("runner glrt-t1_AbCdEfGh1234 registered", "glrt-t1_AbCdEfGh1234"),
     ("ghp_0123456789abcdefABCDEF", "ghp_0123456789abcdefABCDEF"),
     ("key " + "aB3" * 11, "aB3" * 11),
+    ("OPAQUE=" + "aB3" * 11 + "==", "aB3" * 11 + "=="),
     ("hex 0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),
 ])
 def test_secrets_by_shape(text, secret):
@@ -149,6 +150,7 @@ FREE = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size
 URL_SAFE = st.text(string.ascii_letters + string.digits + "-._~!$&()*+;=%", min_size=1, max_size=12)
 WORD = st.text(string.ascii_letters + string.digits + "-._~+=%", min_size=1, max_size=12)
 BEARER = st.text(string.ascii_letters + string.digits + "._~+/=-", min_size=2, max_size=12)
+BLOB = st.binary(min_size=20, max_size=48).map(lambda b: base64.b64encode(b).decode())
 
 
 def runner_with_secrets(s):
@@ -167,7 +169,7 @@ def runner_with_secrets(s):
                         "SENTRY_DSN=" + s("free"), "MY_CREDENTIALS=" + s("free"), "AWS_SECRET_ACCESS_KEY=" + s("free"),
                         "DATABASE_URL=postgres://app:%s@db:5432/app" % s("url"),
                         "HTTPS_PROXY=http://proxy-user:%s@proxy:3128" % s("url"),
-                        "CUSTOM_HEADER=Bearer " + s("bearer"), "LANG=C.UTF-8",
+                        "CUSTOM_HEADER=Bearer " + s("bearer"), "OPAQUE=" + s("blob"), "LANG=C.UTF-8",
                         "DOCKER_AUTH_CONFIG=" + json.dumps(docker_auth)],
         "ssh": {"user": "ci", "password": s("free"), "host": "build-host", "identity_file": "/root/.ssh/id_ed25519"},
         "kubernetes": {"host": "https://k8s.example.com", "bearer_token": s("free"),
@@ -195,7 +197,7 @@ def runner_with_secrets(s):
 def placed_secrets(draw):
     """(draw function, list of the secrets it placed): every secret is 'S3cr3t' + a random token."""
     placed = []
-    strategies = {"free": FREE, "url": URL_SAFE, "word": WORD, "bearer": BEARER}
+    strategies = {"free": FREE, "url": URL_SAFE, "word": WORD, "bearer": BEARER, "blob": BLOB}
 
     def s(kind):
         secret = "S3cr3t" + draw(strategies[kind])
