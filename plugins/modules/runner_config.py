@@ -33,7 +33,12 @@ attributes:
     description: Reports what would change and writes nothing.
   diff_mode:
     support: full
-    description: Before and after text of the file with every secret replaced by C(********).
+    description:
+      - Before and after text of the file with every secret replaced by C(********) - every password, token,
+        key and credential field of the runner's config sections, C(MachineOptions) and plugin settings named
+        like secrets, C(environment) values by name (C(*TOKEN*), C(*PASSWORD*), C(*_KEY), ...) and by shape (URL
+        user info, C(Bearer ...), known token prefixes, long base64 or hex strings), C(DOCKER_AUTH_CONFIG)
+        credentials, and secrets in commented-out lines. The same values are hidden in results and C(-vvv) output.
   idempotent:
     support: full
     description: A second run with the same arguments reports no change.
