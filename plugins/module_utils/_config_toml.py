@@ -833,9 +833,13 @@ def _mask_strings(container, found):
             _mask_strings(item, found)
 
 
-def text_secrets(text):
-    """Every secret of a config.toml text: its values (_secrets.collect) and its comments."""
-    return secrets.collect(parse(text)) | secrets.comment_secrets(text) if text else set()
+def text_secrets(text, data=None):
+    """Every secret of a config.toml text: its values (_secrets.collect) and its comments.
+
+    `data` is the text parsed already, when the caller has it (saves a parse of a big file)."""
+    if not text:
+        return set()
+    return secrets.collect(parse(text) if data is None else data) | secrets.comment_secrets(text)
 
 
 def masked_text(text, found=None):

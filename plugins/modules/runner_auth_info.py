@@ -734,7 +734,7 @@ class Audit:
             data = {}
         else:
             data = toml.parse(text)
-            self.secrets |= toml.text_secrets(text)
+            self.secrets |= toml.text_secrets(text, data)
         self.expiries = ecr_expiries(params["ecr_state_file"])
         home = self.home_source()
         job = resolve.job_source(params["gitlab_registries"])

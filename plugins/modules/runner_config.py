@@ -361,7 +361,7 @@ def main():
         text, planned, new_text, backup_file = apply(module, path, desired)
     except (core.ConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
-    found = core.text_secrets(text) | core.text_secrets(new_text) | param_secrets(module.params)
+    found = core.text_secrets(text, planned["data"]) | core.text_secrets(new_text) | param_secrets(module.params)
     secrets.no_log(module, found)
     for warning in warnings + planned["warnings"]:
         module.warn(warning)
