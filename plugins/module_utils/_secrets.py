@@ -49,12 +49,17 @@ SECRET_AUTH_KEYS = frozenset(("auth", "password", "identitytoken", "registrytoke
 # A variable, option, header or setting name that says its value is a secret. Short words only
 # as whole words, so that PATH, AUTHOR, BYPASS or KEYBOARD are not taken for PAT, AUTH, PASS, KEY.
 SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|APIKEY|ACCESSKEY|AUTHORIZATION|COOKIE|OAUTH"
+    r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATEKEY|APIKEY|ACCESSKEY|AUTHORIZATION|COOKIE|OAUTH"
     r"|(?:^|[_.-])(?:KEY|PAT|DSN|AUTH|PASS|CREDS|JWT)(?:$|[_.-])", re.IGNORECASE)
+# Values that say nothing even under a secret name (SKIP_AUTH=true): hiding them in -vvv would mask
+# every "true" of the output, the diff's `privileged = true` included.
+PUBLIC_VALUES = frozenset(("true", "false", "yes", "no", "on", "off", "none", "null", "nil"))
 # scheme://user:password@host; a user alone is a secret only when it looks like a token.
 URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/\s\"'?#]*)"
                           r"(?::(?P<password>[^@/\s\"'?#]*))?@")
-AUTH_SCHEME = re.compile(r"\b(?:Bearer|Basic)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
+# A credential has a digit; "Basic configuration" in a comment is no credential.
+AUTH_SCHEME = re.compile(r"\b(?:Bearer|Basic)\s+(?P<secret>(?=[A-Za-z._~+/=-]*[0-9])[A-Za-z0-9._~+/=-]{8,})",
+                         re.IGNORECASE)
 # Tokens recognisable by their prefix: GitLab (runner, PAT, deploy, trigger, CI job, OAuth, feed...),
 # the legacy registration token, GitHub, Slack, AWS access key ids.
 PREFIXED_TOKEN = re.compile(
@@ -206,10 +211,7 @@ def collect(data):
     By position (SECRET_KEYS, `auths` entries, `HttpHeaders` values), by name (environment entries,
     machine options, free-form plugin tables, header tables) and by shape (shape_secrets) anywhere.
     """
-    found = _collect(data)
-    found.discard(None)
-    found.discard("")
-    return {s for s in found if isinstance(s, str)}
+    return {s for s in _collect(data) if isinstance(s, str) and s and s.lower() not in PUBLIC_VALUES}
 
 
 def comment_secrets(text):
@@ -227,8 +229,7 @@ def comment_secrets(text):
         for match in QUOTED.finditer(body):
             found |= _entry_secrets(match.group(1) if match.group(1) is not None else match.group(2))
         found |= shape_secrets(body)
-    found.discard("")
-    return found
+    return {s for s in found if s and s.lower() not in PUBLIC_VALUES}
 
 
 def _unescaped(value):

@@ -73,13 +73,14 @@ def test_every_secret_field_is_found_and_masked(toml, secret):
 
 @pytest.mark.parametrize("name", ["API_TOKEN", "DB_PASSWORD", "DB_PASSWD", "GITHUB_PAT", "SENTRY_DSN", "SSH_KEY",
                                   "MY_CREDENTIALS", "BASIC_AUTH", "aws-secret-key", "NPM_AUTHTOKEN", "APIKEY",
-                                  "OAUTH_CLIENT", "CI_JOB_JWT", "AWS_SECRET_ACCESS_KEY", "PRIVATE_DATA"])
+                                  "OAUTH_CLIENT", "CI_JOB_JWT", "AWS_SECRET_ACCESS_KEY", "GCP_PRIVATE_KEY"])
 def test_secret_names(name):
     assert secrets.secret_name(name)
 
 
 @pytest.mark.parametrize("name", ["PATH", "PWD", "GIT_AUTHOR_NAME", "BYPASS_CACHE", "KEYBOARD", "LANG", "HTTP_PROXY",
-                                  "FF_NETWORK_PER_BUILD", "DOCKER_AUTH_CONFIG", "COMPASS_HOME", "MONKEY"])
+                                  "FF_NETWORK_PER_BUILD", "DOCKER_AUTH_CONFIG", "COMPASS_HOME", "MONKEY",
+                                  "amazonec2-use-private-address", "amazonec2-keypair-name"])
 def test_names_that_are_not_secret(name):
     assert not secrets.secret_name(name)
 
@@ -105,6 +106,7 @@ def test_secrets_by_shape(text, secret):
     "/var/lib/gitlab-runner/builds/group/project/subdir",
     "registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:x86_64-v17.0.0",
     "https://gitlab.example.com", "unix:///var/run/docker.sock",
+    "# Basic configuration of the Bearer authentication",
 ])
 def test_public_strings_are_not_taken_for_secrets(text):
     assert not secrets.shape_secrets(text)
@@ -119,6 +121,14 @@ def test_commented_out_secrets_are_masked():
     assert {"glrt-old-commented-token", "commentedEnvValue", "ghp_OldGitHubToken12345", "literalPass"} <= found
     assert_hidden(core.masked_text(text), found)
     assert "X=1" in core.masked_text(text)
+
+
+def test_words_that_say_nothing_are_no_secret_even_under_a_secret_name():
+    """SKIP_AUTH=true would otherwise put "true" into no_log_values, which masks every "true" of the output."""
+    text = ('[[runners]]\n  environment = ["SKIP_AUTH=true", "USE_TOKEN=False"]\n  [runners.machine]\n'
+            '    MachineOptions = ["amazonec2-use-private-address=true"]\n  [runners.docker]\n    privileged = true\n')
+    assert not core.text_secrets(text)
+    assert core.masked_text(text) == text
 
 
 def test_short_whole_values_are_masked_but_never_as_substrings():
