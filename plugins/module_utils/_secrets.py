@@ -91,7 +91,7 @@ def _is_blob(blob):
 
 def _blobs(text):
     for match in BLOB.finditer(text):
-        if not DIGEST_PREFIX.search(text[:match.start()]) and _is_blob(match.group("blob")):
+        if not DIGEST_PREFIX.search(text[max(0, match.start() - 16):match.start()]) and _is_blob(match.group("blob")):
             yield match.group("blob")
 
 
