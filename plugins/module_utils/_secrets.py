@@ -176,6 +176,8 @@ def _header_secret(table):
 
 def _collect_mapping(data, free_form):
     found = _header_secret(data)
+    if isinstance(data.get("auth"), str):
+        found |= _auth_entry_secrets(data)  # an entry of the legacy ~/.dockercfg, registries at the top
     for key, value in data.items():
         if isinstance(value, str):
             if key in SECRET_KEYS or (free_form and secret_name(key)):
@@ -183,7 +185,7 @@ def _collect_mapping(data, free_form):
             found |= shape_secrets(value)
         elif key == "auths" and isinstance(value, dict):
             for entry in value.values():
-                found |= _auth_entry_secrets(entry)
+                found |= _auth_entry_secrets(entry) if isinstance(entry, dict) else {entry}
         elif key == "HttpHeaders" and isinstance(value, dict):
             found.update(v for v in value.values() if isinstance(v, str))  # Authorization and friends
         elif key in ("environment",) + tuple(OPTION_LISTS) and isinstance(value, list):

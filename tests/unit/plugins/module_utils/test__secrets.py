@@ -147,6 +147,14 @@ def test_docker_auth_config_in_environment_keeps_its_shape():
     assert "regPass2" not in core.masked_text(broken)
 
 
+def test_docker_files_of_every_layout():
+    legacy = {"reg.tld": {"auth": auth.encode_auth("u", "legacyPass"), "email": "a@b"}}
+    assert {"legacyPass", auth.encode_auth("u", "legacyPass")} <= secrets.collect(legacy)
+    assert "junkEntry" in secrets.collect({"auths": {"reg.tld": "junkEntry"}})
+    plain = {"auths": {"reg.tld": {"username": "u", "password": "plainPass"}}}
+    assert secrets.collect(plain) == {"plainPass", auth.encode_auth("u", "plainPass")}
+
+
 def test_the_smallest_masked_length_is_defined_once():
     """MIN_SECRET_LENGTH lives in _secrets only; no module or module_util keeps its own."""
     offenders = [str(path) for path in PLUGINS.rglob("*.py") if path.name != "_secrets.py"
