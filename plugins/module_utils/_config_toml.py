@@ -15,6 +15,7 @@ Flow: build_desired(params) -> plan(text, desired) -> [render(plan) -> text] -> 
 from __future__ import annotations
 
 import copy
+import re
 
 try:
     import tomllib as _fast_toml
@@ -50,8 +51,11 @@ def tomlkit_too_old():
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _runner_schema as schema
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 MISSING = object()
+# Characters a TOML literal string cannot hold (tab excepted): such a value is written as a basic string.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 AUTH_ENV = "DOCKER_AUTH_CONFIG"
 NETWORK_FLAG = "FF_NETWORK_PER_BUILD"
 # Options of a runner that map to their own place in the file (not allowed inside `settings`).
@@ -462,7 +466,7 @@ class _Style:
 
 
 def _to_toml(value):
-    if isinstance(value, str) and '"' in value and "'" not in value and "\n" not in value:
+    if isinstance(value, str) and '"' in value and "'" not in value and not _CONTROL.search(value):
         return tomlkit.string(value, literal=True)  # JSON stays readable instead of \" escaped
     return value
 
@@ -836,60 +840,43 @@ def verify(planned, desired, new_text):
 # ---------------------------------------------------------------- secrets
 
 
-def _secret_env(entry):
-    key, value = env_split(entry)
-    if key is None:
-        return None
-    if key == AUTH_ENV:
-        return "%s=%s" % (key, auth.redact_auth_config_text(value))
-    if schema.SECRET_ENV_NAME.search(key) and value:
-        return "%s=%s" % (key, auth.MASK)
-    return None
+def _mask_item(item, found):
+    """The masked form of one string item, or None when it holds no secret."""
+    value = str(item)
+    masked = secrets.mask_value(value, found)
+    return None if masked == value else _to_toml(masked)
 
 
-def secrets_in(data):
-    """Every secret string in parsed config data (for the module's no_log_values)."""
-    found = set()
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key in schema.SECRET_KEYS and isinstance(value, str) and value:
-                found.add(value)
-            elif key == "environment" and isinstance(value, list):
-                for entry in value:
-                    name, text = env_split(entry)
-                    if name == AUTH_ENV:
-                        found.update(auth.auth_config_secrets(auth.parse_auth_config(text) or {}))
-                    elif name and text and schema.SECRET_ENV_NAME.search(name):
-                        found.add(text)
-            else:
-                found.update(secrets_in(value))
-    elif isinstance(data, list):
-        for value in data:
-            found.update(secrets_in(value))
-    return found
+def _mask_strings(container, found):
+    """Replace every string in tables, arrays and inline tables that holds a secret, so escapes and
+    multi-line strings are masked by value, whatever their spelling in the text."""
+    entries = list(container.items()) if isinstance(container, (Table, dict)) else list(enumerate(container))
+    for key, item in entries:
+        if isinstance(item, str):
+            masked = _mask_item(item, found)
+            if masked is not None:
+                container[key] = masked
+        elif isinstance(item, (Table, dict, AoT, list)):
+            _mask_strings(item, found)
 
 
-def _mask_container(container):
-    for key, item in list(container.items()):
-        if isinstance(item, (Table, dict)):
-            _mask_container(item)
-        elif isinstance(item, (AoT, list)) and key != "environment":
-            for entry in item:
-                if isinstance(entry, (Table, dict)):
-                    _mask_container(entry)
-        elif key == "environment" and isinstance(item, list):
-            for index, entry in enumerate(list(item)):
-                masked = _secret_env(str(entry))
-                if masked is not None:
-                    item[index] = _to_toml(masked)
-        elif key in schema.SECRET_KEYS and isinstance(item, str) and item:
-            container[key] = auth.MASK
+def text_secrets(text, data=None):
+    """Every secret of a config.toml text: its values (_secrets.collect) and its comments.
+
+    `data` is the text parsed already, when the caller has it (saves a parse of a big file)."""
+    if not text:
+        return set()
+    return secrets.collect(parse(text) if data is None else data) | secrets.comment_secrets(text)
 
 
-def masked_text(text):
-    """The TOML text with every secret replaced by ******** (for diffs), layout kept."""
+def masked_text(text, found=None):
+    """The TOML text with every secret replaced by ******** (for diffs), layout kept.
+
+    `found` adds secrets known from elsewhere (the other side of a diff, the arguments).
+    """
     if not text:
         return text or ""
+    found = text_secrets(text) | set(found or ())
     doc = tomlkit.parse(text)
-    _mask_container(doc)
-    return tomlkit.dumps(doc)
+    _mask_strings(doc, found)
+    return secrets.mask(tomlkit.dumps(doc), found)
