@@ -317,7 +317,8 @@ def test_creds_store_failing_list_discards_the_whole_source_static_auths_too():
     match, _merged, sources = resolve_image("other.tld/app:1", None, STORE_AND_STATIC,
                                             [{"url": "other.tld", "username": "job", "password": "j"}], helpers)
     assert sources[0]["status"] == "discarded"
-    assert "error listing credentials - err: exit status 1, out: `dbus: no session`" in sources[0]["error"]
+    assert "error listing credentials - err: exit status 1 (the helper's output is not shown" in sources[0]["error"]
+    assert "dbus" not in sources[0]["error"]
     assert summary(match) == ("other.tld", resolve.SOURCE_JOB, "job", "j")
 
 
@@ -368,7 +369,7 @@ def test_helper_identity_token():
 
 
 @pytest.mark.parametrize("answer, error", [
-    ((1, "some failure"), "error getting credentials - err: exit status 1, out: `some failure`"),
+    ((1, "some failure"), "error getting credentials - err: exit status 1 (the helper's output is not shown"),
     ((0, "not json"), "invalid JSON answer"),
     ((0, "[1]"), "not a JSON object"),
 ])
@@ -377,6 +378,7 @@ def test_helper_errors_discard_the_whole_source(answer, error):
     helpers = FakeHelpers({"h": {"get": answer}})
     match, _merged, sources = resolve_image("other.tld/app:1", text, helpers=helpers)
     assert sources[0]["status"] == "discarded" and error in sources[0]["error"]
+    assert answer[1] not in sources[0]["error"]  # a failing helper's output may hold the secret
     assert match is None
 
 
