@@ -151,12 +151,17 @@ def _fields(mapping, names):
 
 
 def _first_json_value(text):
-    """json.NewDecoder(r).Decode: the first JSON value of the text; trailing text is not read."""
+    """json.NewDecoder(r).Decode: the first JSON value of the text; trailing text is not read. Like Go, a
+    BOM, NaN and Infinity are errors."""
     stripped = text.lstrip(" \t\r\n")
     if not stripped:
         return None
+    if stripped.startswith(auth.BOM):
+        raise SourceError("invalid JSON: %s" % auth.GO_JSON_BOM)
     try:
-        value, _end = json.JSONDecoder().raw_decode(stripped)
+        value, _end = auth.go_json_decoder().raw_decode(stripped)
+    except auth.AuthConfigError as exc:
+        raise SourceError("invalid JSON: %s" % str(exc).replace("cannot parse JSON: ", ""))
     except ValueError as exc:
         raise SourceError("invalid JSON: %s" % exc)
     return value

@@ -133,6 +133,9 @@ notes:
     the probe they get the environment of the O(service) unit plus C(PATH) and C(HOME); the rest of the module's
     environment is passed through as well.
   - The output of a failing helper is never shown (it may hold the secret); its exit status is.
+  - Docker config files and C(DOCKER_AUTH_CONFIG) values are read as Go's JSON decoder reads them - a UTF-8 byte
+    order mark (BOM), C(NaN) or C(Infinity) makes the runner discard that source, and is reported. A
+    C(config.toml) may start with a BOM (the runner's TOML decoder skips it).
 seealso:
   - module: runnerkit.gitlab_runner.runner_config
   - module: runnerkit.gitlab_runner.docker_config
