@@ -163,7 +163,7 @@ class _DeadlineSocket:
         self._sock.settimeout(time_left(self._deadline))  # sendall's timeout is over the whole call
         return self._sock.sendall(data, *args)
 
-    def makefile(self, mode="r", *args, **kwargs):  # pylint: disable=unused-argument
+    def makefile(self, mode="r", **_kwargs):
         if mode != "rb":
             raise ValueError("only binary reads are bounded by the deadline")
         return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
