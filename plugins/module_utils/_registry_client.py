@@ -15,7 +15,8 @@ digest, reachable, authenticated, auth_scheme and a message that never holds a s
 Every wait is bounded by one deadline over the whole probe of an image (all its requests): the
 socket timeout is set to the time left before the connect, the TLS handshake (Python bounds a
 handshake as a whole) and every single read and send, so a server that trickles one byte a second
-cannot stretch it. A proxy's CONNECT answer is read with the time left at connect.
+cannot stretch it. Only a proxy's answer to CONNECT is read with a per-read timeout (the time left
+at connect), as http.client reads it inside connect().
 """
 
 from __future__ import annotations
