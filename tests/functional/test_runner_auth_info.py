@@ -366,9 +366,9 @@ def test_gitlab_ci_images_and_job_docker_auth_config(registry, tmp_path):
 
 HANG_SCRIPT = r"""#!/bin/sh
 # docker-credential-hang: never answers, and leaves a grandchild that sleeps too.
-here="$(dirname "$0")"
-echo $$ > "$here/helper.pid"
-sh -c 'echo $$ > "$1/grandchild.pid"; exec sleep %(marker)s' grandchild "$here" &
+pids="$(dirname "$0")/pids"
+echo $$ > "$pids/helper.pid"
+sh -c 'echo $$ > "$1/grandchild.pid"; exec sleep %(marker)s' grandchild "$pids" &
 exec sleep %(marker)s
 """
 
@@ -397,6 +397,11 @@ def alive(pid):
         return False
 
 
+def read_pid(path):
+    with open(path, encoding="utf-8") as handle:
+        return int(handle.read())
+
+
 def processes_with(marker):
     found = []
     for entry in os.listdir("/proc"):
@@ -422,19 +427,27 @@ def two_runners_toml(path, hung_image, other_image, hung_auth):
     return str(path)
 
 
-def test_hanging_helper_is_killed_with_its_process_group_and_the_audit_goes_on(registry, tmp_path, helper_dir):
+@pytest.mark.parametrize("user", [
+    "root",
+    pytest.param("nobody", marks=pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
+                                                    reason="needs root and runuser")),
+])
+def test_hanging_helper_is_killed_with_its_process_group_and_the_audit_goes_on(registry, tmp_path, helper_dir, user):
+    # As another user the helper runs under runuser, which stays in the helper's process group.
     marker = str(86400 + os.getpid() % 10000)  # `sleep <marker>`: finds every process the helper left
     install_script(helper_dir, "hang", HANG_SCRIPT % {"marker": marker})
+    pids = os.path.join(helper_dir, "pids")
+    os.mkdir(pids)
+    os.chmod(pids, 0o777)
     config = two_runners_toml(tmp_path / "config.toml", "hang.example.com/ns/app:1", registry.ref("ns/app:1"),
                               {"credHelpers": {"hang.example.com": "hang"}})
     docker_config = reg.write_docker_config(tmp_path / "config.json", auths={registry.host: ("ci", USERS["ci"])})
-    args = base_args(registry, config, docker_config, timeout=3, runner_path=helper_dir + ":/usr/bin:/bin")
+    args = base_args(registry, config, docker_config, user=user, timeout=3, runner_path=helper_dir + ":/usr/bin:/bin")
     started = time.monotonic()
     try:
         result, _raw = run_module(tmp_path, _wait=30, **args)
         elapsed = time.monotonic() - started
-        helper_pid = int(open(os.path.join(helper_dir, "helper.pid"), encoding="utf-8").read())
-        grandchild_pid = int(open(os.path.join(helper_dir, "grandchild.pid"), encoding="utf-8").read())
+        helper_pid, grandchild_pid = (read_pid(os.path.join(pids, n)) for n in ("helper.pid", "grandchild.pid"))
         left = processes_with("sleep\0" + marker)
     finally:
         for pid in processes_with("sleep\0" + marker):  # only if the test fails: leave nothing behind
