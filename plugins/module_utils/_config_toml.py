@@ -23,6 +23,7 @@ except ImportError:  # Python < 3.11 on the target: tomlkit does the fast parse 
 
 try:
     import tomlkit
+    from tomlkit.container import Container
     from tomlkit.exceptions import ParseError as TomlkitParseError
     from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
     HAS_TOMLKIT = True
@@ -455,6 +456,13 @@ class _Style:
         return found if found is not None else self.keys_of(container, is_root)
 
 
+def _is_inline(container):
+    """Whether new keys of this container must be written inline: an inline table, or what tomlkit < 0.12
+    returns for an entry of an inline array (`runners = [{...}]`), a bare Container."""
+    return isinstance(container, InlineTable) or (
+        isinstance(container, Container) and not isinstance(container, tomlkit.TOMLDocument))
+
+
 def _to_toml(value):
     if isinstance(value, str) and '"' in value and "'" not in value and "\n" not in value:
         return tomlkit.string(value, literal=True)  # JSON stays readable instead of \" escaped
@@ -476,7 +484,7 @@ def _is_table_list(value):
 
 
 def _set_item(container, key, value, key_indent, table_indent, step):
-    inline = isinstance(container, InlineTable)
+    inline = _is_inline(container)
     if isinstance(value, dict):
         container[key] = _new_table(value, table_indent, step, inline)
         return
@@ -526,9 +534,9 @@ def _inline_tables(values, multiline):
 def _set_tables(container, key, values, table_indent, step):
     """An array of tables (services), edited entry by entry so comments of kept entries survive."""
     existing = container.get(key) if key in container else None
-    if isinstance(existing, Array) or isinstance(container, InlineTable):
+    if isinstance(existing, Array) or _is_inline(container):
         # an inline table stays on its line
-        container[key] = _inline_tables(values, multiline=not isinstance(container, InlineTable))
+        container[key] = _inline_tables(values, multiline=not _is_inline(container))
         return
     if not isinstance(existing, AoT):
         array = tomlkit.aot()
@@ -570,7 +578,7 @@ def _set_path(root, path, value, style, is_root):
             if value is None:
                 return
             container[key] = _new_table({}, style.tables_of(container, root_level), style.step,
-                                        inline=isinstance(container, InlineTable))
+                                        inline=_is_inline(container))
         container = container[key]
     leaf_is_root = is_root and len(path) == 1
     key = path[-1]
@@ -801,14 +809,18 @@ def render_checked(planned, desired):
     edit gives a ConfigError that says what to change, never an internal error."""
     try:
         new_text = render(planned)
-        verify(planned, desired, new_text)
-    except ConfigError as exc:
-        note = layout_note(planned["text"]) if "internal check failed" in str(exc) else ""
-        raise ConfigError("%s%s" % (exc, "; " + note if note else "")) from exc
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
         note = layout_note(planned["text"]) or "edit the file by hand"
         raise ConfigError("cannot edit the file in place (%s: %s); nothing written; %s"
                           % (type(exc).__name__, exc, note)) from exc
+    try:
+        verify(planned, desired, new_text)
+    except ConfigError as exc:  # the file itself parsed: what fails here is the edit
+        message = str(exc)
+        if not message.startswith("internal check failed"):
+            message = "internal check failed: the edited text would not parse (%s); nothing written" % message
+        note = layout_note(planned["text"])
+        raise ConfigError("%s%s" % (message, "; " + note if note else "")) from exc
     return new_text
 
 
