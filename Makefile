@@ -18,6 +18,10 @@ VENV            := .venv
 VENV_BIN        := $(CURDIR)/$(VENV)/bin
 VENV_STAMP      := $(VENV)/.installed-requirements
 REQUIREMENTS    := tests/requirements.txt
+# Every PyPI package of every test stage, pinned (`make lock` writes it): a fresh clone next month
+# installs what passed today. `make test-latest` runs with CONSTRAINTS= (the newest releases).
+CONSTRAINTS     ?= tests/constraints.txt
+PIP_INSTALL      = $(VENV_BIN)/python -m pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS),--upgrade)
 BUILD           := .build
 # Import path for unit tests: .build/collections/ansible_collections/runnerkit/gitlab_runner -> repo root.
 COLLECTIONS_DIR := $(CURDIR)/$(BUILD)/collections
@@ -55,7 +59,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # ansible-test must not see the repository through PYTHONPATH).
 WITH_COLLECTION := PYTHONPATH=$(COLLECTIONS_DIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: help venv deps unit functional gocheck sanity integration lint changelog-lint test demo bench \
+.PHONY: lock test-latest help venv deps unit functional gocheck sanity integration lint changelog-lint test demo bench \
 	get-pip collection-link clean distclean
 
 # The targets of mk/*.mk are listed from each file's header comment: its "#   make TARGET [VAR=...]  text"
@@ -64,7 +68,9 @@ help:
 	@echo 'Targets:'
 	@echo '  deps            apt-get install of missing Debian packages: $(strip $(DEBIAN_PACKAGES))'
 	@echo '                  (not on Debian / not root: install them yourself, then make test DEBIAN_PACKAGES=)'
-	@echo '  venv            $(VENV) with $(REQUIREMENTS) (reinstalled only when that file changes)'
+	@echo '  venv            $(VENV) with $(REQUIREMENTS) pinned by $(CONSTRAINTS) (reinstalled when either changes)'
+	@echo '  lock            rewrite $(CONSTRAINTS) from the newest releases tests/*requirements.txt admit'
+	@echo '  test-latest     unit and integration tests with the newest releases (no pins), in $(LATEST_VENV)'
 	@echo '  unit            pytest tests/unit'
 	@echo '  functional      pytest tests/functional (real registry, skopeo, ansible-playbook; needs deps)'
 	@echo '  gocheck         bash tests/gocheck/run_tests.sh (Go-side checks, if present)'
@@ -72,7 +78,7 @@ help:
 	@echo '  integration     ansible-test integration --local --requirements (all targets)'
 	@echo '  lint            ansible-lint --offline --profile production'
 	@echo '  changelog-lint  antsibull-changelog lint'
-	@echo '  test            deps venv unit functional gocheck sanity integration lint changelog-lint'
+	@echo '  test            deps venv unit tomlkit-matrix functional gocheck sanity integration lint changelog-lint'
 	@echo '                  $(strip $(EXTRA_TESTS))'
 	@echo '  demo            bash demo/run.sh with the venv on PATH'
 	@echo '  bench           python scripts/bench.py, or each scripts/bench_*.py (BENCH_ARGS=...)'
@@ -110,7 +116,7 @@ deps:
 
 venv: $(VENV_STAMP)
 
-$(VENV_STAMP): $(REQUIREMENTS)
+$(VENV_STAMP): $(REQUIREMENTS) $(CONSTRAINTS)
 	@if [ ! -x $(VENV)/bin/python ]; then \
 		echo "venv: creating $(VENV) with $$(command -v $(PYTHON)) ($$($(PYTHON) --version 2>&1))"; \
 		$(PYTHON) -m venv $(VENV) || { \
@@ -118,9 +124,32 @@ $(VENV_STAMP): $(REQUIREMENTS)
 			echo "venv: ERROR: '$(PYTHON) -m venv' failed; on Debian run 'make deps' (installs python3-venv) first" >&2; \
 			exit 1; }; \
 	fi
-	$(VENV_BIN)/python -m pip install -q --upgrade pip
-	$(VENV_BIN)/python -m pip install -q -r $(REQUIREMENTS)
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) -r $(REQUIREMENTS)
 	@touch $@
+
+# tests/constraints.txt from the newest releases that every tests/*requirements.txt admits, resolved
+# together in a throwaway venv. Upgrading the pins is `make lock`, then `make test`, then one commit.
+LOCK_VENV := $(BUILD)/lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q $(foreach r,$(sort $(wildcard tests/*requirements.txt)),-r $(r))
+	@{ echo '# Every PyPI package the tests install, pinned: written by `make lock` from tests/*requirements.txt'; \
+	   echo '# with $(shell $(PYTHON) --version 2>&1) on $(shell date -u +%Y-%m-%d). Do not edit by hand.'; \
+	   $(LOCK_VENV)/bin/python -m pip freeze --all | LC_ALL=C sort -f; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
+	@echo "lock: $$(grep -c '==' $(CONSTRAINTS)) packages pinned in $(CONSTRAINTS)"
+
+# The newest releases instead of the pins, in a venv of their own: a new upstream release shows up
+# here as a failure of the unit and integration tests, not as a red main.
+LATEST_VENV := $(BUILD)/venv-latest
+test-latest:
+	$(MAKE) --no-print-directory unit integration VENV=$(LATEST_VENV) CONSTRAINTS=
+	@echo "test-latest: passed with $$($(LATEST_VENV)/bin/python -m pip list --format freeze 2>/dev/null \
+		| grep -iE '^(ansible-core|tomlkit|boto3|pytest|hypothesis)==' | tr '\n' ' ')"
 
 # The pip bootstrap stand-in (scripts/get_pip_standin.py) for ansible-test's per-test venvs,
 # under the name the installed ansible-test looks for.
@@ -182,7 +211,7 @@ changelog-lint: venv
 EXTRA_TESTS :=
 -include mk/*.mk
 
-test: deps venv unit functional gocheck sanity integration lint changelog-lint $(EXTRA_TESTS)
+test: deps venv unit tomlkit-matrix functional gocheck sanity integration lint changelog-lint $(EXTRA_TESTS)
 	@echo "make test: all passed"
 
 # --------------------------------------------------------------------------- extras

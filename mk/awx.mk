@@ -14,8 +14,8 @@ BENCH_FLEET_ARGS ?=
 
 .PHONY: awx-runner awx-deps bench-fleet
 
-$(AWX_STAMP): $(AWX_REQUIREMENTS) $(VENV_STAMP)
-	$(VENV_BIN)/python -m pip install -q -r $(AWX_REQUIREMENTS)
+$(AWX_STAMP): $(AWX_REQUIREMENTS) $(VENV_STAMP) $(CONSTRAINTS)
+	$(PIP_INSTALL) -r $(AWX_REQUIREMENTS)
 	@touch $@
 
 awx-deps: $(AWX_STAMP)

@@ -12,8 +12,8 @@ PACKAGING_STAMP        := $(VENV)/.installed-packaging-requirements
 
 .PHONY: packaging packaging-deps docs docsite
 
-$(PACKAGING_STAMP): $(PACKAGING_REQUIREMENTS) $(VENV_STAMP)
-	$(VENV_BIN)/python -m pip install -q -r $(PACKAGING_REQUIREMENTS)
+$(PACKAGING_STAMP): $(PACKAGING_REQUIREMENTS) $(VENV_STAMP) $(CONSTRAINTS)
+	$(PIP_INSTALL) -r $(PACKAGING_REQUIREMENTS)
 	@touch $@
 
 packaging-deps: $(PACKAGING_STAMP)

@@ -8,6 +8,14 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
+
+
+def _input_secrets(data):
+    """The secrets of the filter's input: a registries list, or a mapping with auths."""
+    if isinstance(data, list):
+        return secrets.collect({"auths": dict(enumerate(data))})
+    return secrets.collect(data) if isinstance(data, dict) else set()
 
 
 def docker_auth_config(data):
@@ -26,7 +34,8 @@ def docker_auth_config(data):
                                        % type(data).__name__)
         value = auth.build_auth_config(spec, "docker_auth_config")[0]
     except auth.AuthConfigError as exc:
-        raise AnsibleFilterError("docker_auth_config: %s" % exc)
+        # An error names keys, never values; masked all the same, since it ends up in the play's output.
+        raise AnsibleFilterError(secrets.mask("docker_auth_config: %s" % exc, _input_secrets(data)))
     return auth.compact_json(value)
 
 

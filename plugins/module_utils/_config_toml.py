@@ -15,6 +15,7 @@ Flow: build_desired(params) -> plan(text, desired) -> [render(plan) -> text] -> 
 from __future__ import annotations
 
 import copy
+import re
 
 try:
     import tomllib as _fast_toml
@@ -32,10 +33,30 @@ except ImportError as exc:  # reported by the module with missing_required_lib()
     HAS_TOMLKIT = False
     TOMLKIT_IMPORT_ERROR = exc
 
+# The oldest tomlkit the layout tests pass on (make tomlkit-matrix): 0.11.0 and 0.11.1 keep array
+# values in another shape, 0.11.2 and 0.11.3 are several times slower on large files.
+TOMLKIT_MIN = (0, 11, 4)
+TOMLKIT_REQUIREMENT = "tomlkit >= %s" % ".".join(str(part) for part in TOMLKIT_MIN)
+
+
+def tomlkit_too_old():
+    """The version of an importable tomlkit older than TOMLKIT_MIN, else None."""
+    if not HAS_TOMLKIT:
+        return None
+    version = getattr(tomlkit, "__version__", "0")
+    parts = []
+    for part in version.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits or 0))
+    return version if tuple(parts) < TOMLKIT_MIN else None
+
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _runner_schema as schema
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 MISSING = object()
+# Characters a TOML literal string cannot hold (tab excepted): such a value is written as a basic string.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 AUTH_ENV = "DOCKER_AUTH_CONFIG"
 NETWORK_FLAG = "FF_NETWORK_PER_BUILD"
 # Options of a runner that map to their own place in the file (not allowed inside `settings`).
@@ -464,7 +485,7 @@ def _is_inline(container):
 
 
 def _to_toml(value):
-    if isinstance(value, str) and '"' in value and "'" not in value and "\n" not in value:
+    if isinstance(value, str) and '"' in value and "'" not in value and not _CONTROL.search(value):
         return tomlkit.string(value, literal=True)  # JSON stays readable instead of \" escaped
     return value
 
@@ -643,6 +664,7 @@ def _add_runner(doc):
     if runners is None:
         header = "\n" if doc.body and not _ends_with_blank_line(_last_body(doc)) else ""
         runners = tomlkit.aot()
+        _pin_trailing_whitespace(doc.body)
         doc.append("runners", runners)
     if runners.body:
         header = runners.body[0].trivia.indent.replace("\n", "")
@@ -652,6 +674,15 @@ def _add_runner(doc):
     table.trivia.indent = header
     runners.append(table)
     return doc["runners"][len(runners) - 1]
+
+
+def _pin_trailing_whitespace(body):
+    """Mark the blank lines that end a body as fixed, so a table appended to it goes after them:
+    tomlkit 0.11.x inserts a new table before trailing (unfixed) whitespace, 0.12 and newer after it."""
+    for position in range(_trivia_start(body), len(body)):
+        item = body[position][1]
+        if isinstance(item, Whitespace) and not item.is_fixed():
+            body[position] = (None, Whitespace(item.s, fixed=True))
 
 
 def _last_body(doc):
@@ -896,61 +927,44 @@ def verify(planned, desired, new_text):
 # ---------------------------------------------------------------- secrets
 
 
-def _secret_env(entry):
-    key, value = env_split(entry)
-    if key is None:
-        return None
-    if key == AUTH_ENV:
-        return "%s=%s" % (key, auth.redact_auth_config_text(value))
-    if schema.SECRET_ENV_NAME.search(key) and value:
-        return "%s=%s" % (key, auth.MASK)
-    return None
+def _mask_item(item, found):
+    """The masked form of one string item, or None when it holds no secret."""
+    value = str(item)
+    masked = secrets.mask_value(value, found)
+    return None if masked == value else _to_toml(masked)
 
 
-def secrets_in(data):
-    """Every secret string in parsed config data (for the module's no_log_values)."""
-    found = set()
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key in schema.SECRET_KEYS and isinstance(value, str) and value:
-                found.add(value)
-            elif key == "environment" and isinstance(value, list):
-                for entry in value:
-                    name, text = env_split(entry)
-                    if name == AUTH_ENV:
-                        found.update(auth.auth_config_secrets(auth.parse_auth_config(text) or {}))
-                    elif name and text and schema.SECRET_ENV_NAME.search(name):
-                        found.add(text)
-            else:
-                found.update(secrets_in(value))
-    elif isinstance(data, list):
-        for value in data:
-            found.update(secrets_in(value))
-    return found
+def _mask_strings(container, found):
+    """Replace every string in tables, arrays and inline tables that holds a secret, so escapes and
+    multi-line strings are masked by value, whatever their spelling in the text."""
+    entries = list(container.items()) if isinstance(container, (Table, dict)) else list(enumerate(container))
+    for key, item in entries:
+        if isinstance(item, str):
+            masked = _mask_item(item, found)
+            if masked is not None:
+                container[key] = masked
+        elif isinstance(item, (Table, dict, AoT, list)):
+            _mask_strings(item, found)
 
 
-def _mask_container(container):
-    for key, item in list(container.items()):
-        if isinstance(item, (Table, dict)):
-            _mask_container(item)
-        elif isinstance(item, (AoT, list)) and key != "environment":
-            for entry in item:
-                if isinstance(entry, (Table, dict)):
-                    _mask_container(entry)
-        elif key == "environment" and isinstance(item, list):
-            for index, entry in enumerate(list(item)):
-                masked = _secret_env(str(entry))
-                if masked is not None:
-                    item[index] = _to_toml(masked)
-        elif key in schema.SECRET_KEYS and isinstance(item, str) and item:
-            container[key] = auth.MASK
+def text_secrets(text, data=None):
+    """Every secret of a config.toml text: its values (_secrets.collect) and its comments.
+
+    `data` is the text parsed already, when the caller has it (saves a parse of a big file)."""
+    if not text:
+        return set()
+    return secrets.collect(parse(text) if data is None else data) | secrets.comment_secrets(text)
 
 
-def masked_text(text):
-    """The TOML text with every secret replaced by ******** (for diffs), layout kept."""
+def masked_text(text, found=None):
+    """The TOML text with every secret replaced by ******** (for diffs), layout kept.
+
+    `found` adds secrets known from elsewhere (the other side of a diff, the arguments).
+    """
     if not text:
         return text or ""
     bom, text = split_bom(text)
+    found = text_secrets(text) | set(found or ())
     doc = tomlkit.parse(text)
-    _mask_container(doc)
-    return bom + tomlkit.dumps(doc)
+    _mask_strings(doc, found)
+    return bom + secrets.mask(tomlkit.dumps(doc), found)

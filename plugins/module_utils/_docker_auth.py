@@ -16,9 +16,8 @@ import binascii
 import json
 import re
 
-MASK = "********"
-# Keys of an `auths` entry that hold a secret (docker/cli types.AuthConfig).
-SECRET_AUTH_KEYS = frozenset(("auth", "password", "identitytoken", "registrytoken"))
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
+
 # A helper is run as docker-credential-<name>; the runner refuses path characters in it.
 HELPER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # host[:port] followed by an optional /path; lower-case is not required (the runner lower-cases).
@@ -78,28 +77,53 @@ DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 IGNORED_SCHEME_PATHS = ("", "/", "/v1", "/v1/", "/v2", "/v2/")
 
 
-def normalize_registry_key(key, where):
-    """The key to write for a registry, as the runner, the Docker CLI and skopeo all match it.
+def _without_tag(path):
+    """A `:tag` after the last `/` is dropped, as the runner's convertToRegistryPath does."""
+    head, sep, last = path.rpartition("/")
+    return head + sep + last.split(":", 1)[0]
 
-    Docker Hub (`docker.io`, `https://index.docker.io/v1/`, ...) becomes the CLI's own key
-    `https://index.docker.io/v1/`; `https://host[:port]` becomes `host[:port]`; hosts are
-    lower-cased; `host[:port]/namespace` keys keep their path (namespace-scoped credentials).
-    A scheme-less `index.docker.io` is kept as given: the runner never matches it (warned).
+
+def normalize_registry_key(key, where, strict=True):
+    """The one key every spelling of a registry is written and compared as.
+
+    Follows how the runner (reference gitlab-runner §5.5) and the Docker CLI (docker-config §1.4)
+    match keys: Docker Hub (`docker.io`, `index.docker.io`, `registry-1.docker.io`, with or without
+    scheme, `/v1/`, `/v2/`) becomes the CLI's own key `https://index.docker.io/v1/`; `http(s)://`
+    and a trailing `/`, `/v1/` or `/v2/` are dropped; the host is lower-cased, the port kept as given
+    (both compare host:port exactly, so `host:443` stays apart from `host`); `host[:port]/namespace`
+    keys keep their path (namespace-scoped credentials), a `:tag` after its last `/` is dropped, and
+    a Hub alias in front of a namespace becomes `docker.io`.
+    `strict=False` is for keys found in a file: a scheme followed by a path counts as its host,
+    which is how the runner and the CLI read it, instead of being refused.
     """
     validate_registry_key(key, where)
     match = REGISTRY_KEY.match(key)
     host, path = match.group("host").lower(), (match.group("path") or "")
     if match.group("scheme"):
-        if path not in IGNORED_SCHEME_PATHS:
+        if strict and path not in IGNORED_SCHEME_PATHS:
             raise AuthConfigError(
                 "%s: registry key %r has a scheme and a path; the runner drops the path after a scheme, so write "
                 "%r for the whole registry or %r for that namespace only"
                 % (where, key, host, host + path.rstrip("/")))
         return DOCKER_HUB_KEY if host in DOCKER_HUB_HOSTS else host
-    path = path.rstrip("/")
-    if host == "docker.io" and not path:
-        return DOCKER_HUB_KEY
+    path = _without_tag(path.rstrip("/")) if path.rstrip("/") else ""
+    if host in DOCKER_HUB_HOSTS:
+        return "docker.io" + path if path else DOCKER_HUB_KEY
     return host + path
+
+
+def rewritten_key_warnings(given, key):
+    """A Docker Hub alias the runner would never have matched, written as the key that works."""
+    host = given.split("/", 1)[0].lower()
+    if "://" not in given and host in DOCKER_HUB_HOSTS[1:]:
+        return ["registry key '%s' is written as '%s': as given, it never matches Docker Hub images in the runner"
+                % (given, key)]
+    return []
+
+
+def equivalent_keys(keys, key):
+    """The keys of a file that mean the same registry as the normalized `key` (itself included)."""
+    return [k for k in keys if _normalized_or_none(k) == key]
 
 
 def validate_helper_name(name, where):
@@ -158,7 +182,7 @@ def build_auth_config(spec, where="docker_auth_config"):
     for section, values in (("auths", auths), ("credHelpers", helpers)):
         for registry, entry in values.items():
             key = normalize_registry_key(registry, "%s.%s" % (where, section))
-            warnings.extend(registry_key_warnings(key))
+            warnings.extend(registry_key_warnings(key) + rewritten_key_warnings(registry, key))
             if key in data.get(section, {}):
                 raise AuthConfigError("%s.%s: %r and another key both mean %r" % (where, section, registry, key))
             if section == "auths":
@@ -186,8 +210,9 @@ def normalize_keep(registries, where):
 
 
 def _normalized_or_none(key):
+    """The normalized form of a key found in a file, or None when no client could match it."""
     try:
-        return normalize_registry_key(key, "key")
+        return normalize_registry_key(key, "key", strict=False)
     except AuthConfigError:
         return None
 
@@ -223,48 +248,6 @@ def parse_auth_config(text):
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def redact_auth_config(data):
-    """A copy of auth data with every secret replaced by MASK (usernames are not secret)."""
-    if not isinstance(data, dict):
-        return data
-    out = dict(data)
-    auths = data.get("auths")
-    if isinstance(auths, dict):
-        out["auths"] = {
-            key: ({k: (MASK if k in SECRET_AUTH_KEYS else v) for k, v in entry.items()}
-                  if isinstance(entry, dict) else MASK)
-            for key, entry in auths.items()
-        }
-    return out
-
-
-def auth_config_secrets(data):
-    """Every secret string in auth data, including the password decoded from `auth`."""
-    secrets = set()
-    auths = data.get("auths") if isinstance(data, dict) else None
-    for entry in (auths or {}).values():
-        if not isinstance(entry, dict):
-            continue
-        for key in SECRET_AUTH_KEYS:
-            if isinstance(entry.get(key), str) and entry[key]:
-                secrets.add(entry[key])
-        if isinstance(entry.get("auth"), str):
-            try:
-                secrets.add(decode_auth(entry["auth"])[1])
-            except AuthConfigError:
-                pass
-    secrets.discard("")
-    return secrets
-
-
-def redact_auth_config_text(text):
-    """Mask the secrets of a DOCKER_AUTH_CONFIG string; unparsable text is masked whole."""
-    data = parse_auth_config(text)
-    if data is None:
-        return MASK
-    return compact_json(redact_auth_config(data))
 
 
 # ---------------------------------------------------------------- image references (runner §5.5)
@@ -410,7 +393,7 @@ def build_registry_entries(registries, where="registries"):
         if key in seen:
             raise AuthConfigError("%s: %r and %r are the same registry key %r" % (where, seen[key], registry, key))
         seen[key] = registry
-        warnings.extend(registry_key_warnings(key))
+        warnings.extend(registry_key_warnings(key) + rewritten_key_warnings(registry, key))
         state = entry.get("state") or "present"
         if state == "absent":
             entries.append({"key": key, "state": "absent"})
@@ -452,13 +435,16 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
     helpers = dict(new.get("credHelpers") or {})
     changes, warnings, listed = {}, [], set()
 
+    def snapshot(keys):
+        return {k: (auths.get(k), helpers.get(k)) for k in keys if k in auths or k in helpers}
+
     def note(key, before):
-        after = (auths.get(key), helpers.get(key))
+        after = snapshot(set(before) | {key})
         if before == after:
             changes.setdefault(key, "unchanged")
-        elif before == (None, None):
+        elif not before:
             changes[key] = "added"
-        elif after == (None, None):
+        elif not after:
             changes[key] = "removed"
         else:
             changes[key] = "updated"
@@ -466,7 +452,13 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
     for entry in entries:
         key = entry["key"]
         listed.add(key)
-        before = (auths.get(key), helpers.get(key))
+        # One registry, one entry: other spellings of it go, whatever the entry's state.
+        spellings = set(equivalent_keys(list(auths) + list(helpers), key)) | {key}
+        before = snapshot(spellings)
+        old_static = next((auths[k] for k in [key] + sorted(spellings - {key}) if isinstance(auths.get(k), dict)), None)
+        for other in spellings - {key}:
+            auths.pop(other, None)
+            helpers.pop(other, None)
         if entry["state"] == "absent":
             auths.pop(key, None)
             helpers.pop(key, None)
@@ -475,12 +467,12 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
             if isinstance(auths.get(key), dict) and any(k in auths[key] for k in STATIC_FIELDS):
                 auths.pop(key)  # stale static credentials the helper replaces
         else:
-            auths[key] = _static_entry(auths.get(key), entry["auth"])
+            auths[key] = _static_entry(old_static, entry["auth"])
             helpers.pop(key, None)  # a helper would win over the static credentials
         note(key, before)
     if exclusive:
         for key in sorted((set(auths) | set(helpers)) - listed):
-            before = (auths.get(key), helpers.get(key))
+            before = snapshot([key])
             if _normalized_or_none(key) not in keep:
                 auths.pop(key, None)
             helpers.pop(key, None)
@@ -506,6 +498,7 @@ def plan_config_json(current, entries, creds_store=None, allow_creds_store=False
     return new, changes, warnings
 
 
-def redact_config_json(data):
-    """config.json data with every secret (auth, password, tokens) replaced by MASK."""
-    return redact_auth_config(data)
+def masked_config_json(data, found):
+    """config.json text for a diff: the Docker CLI layout with every secret in `found` and every
+    secret-shaped string masked (empty for no file)."""
+    return dump_config_json(secrets.mask_data(data, found)) + "\n" if data is not None else ""

@@ -9,6 +9,14 @@ Lock a sibling lock file, write a temp file in the target's directory, fsync, re
 target, fsync the directory. The temp file is created 0600 and gets the final mode and owner
 before the rename, so a secret file is never world-readable, not even for a moment. Any failure
 removes the temp file and leaves the target exactly as it was.
+
+The modules run as root in directories that a runner user controls (~/.docker, an --init-user
+config.toml), so no path is handed to the kernel in one piece (docs/security.md). Every path is
+walked from / one component at a time with directory descriptors and O_NOFOLLOW; a symlink is
+followed only when root or the user running the module owns it and no other non-root user can
+write to the directory holding it. Everything beside the target is opened relative to its
+directory's descriptor, new files are created with O_EXCL, and only descriptors this code created
+(or a lone empty lock file) are chowned or chmodded.
 """
 
 from __future__ import annotations
@@ -19,11 +27,22 @@ import fcntl
 import grp
 import os
 import pwd
+import random
 import shutil
-import tempfile
+import stat as stat_module
 import time
 
 NEW_FILE_MODE = 0o600
+MAX_LINKS = 40  # the kernel's own limit of symlinks in one lookup
+# tempfile's name alphabet and length: leftovers of versions that used tempfile.mkstemp match too
+TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+TEMP_RANDOM_LENGTH = 8
+TRIES = 100  # attempts when a name is taken or vanishes meanwhile (a race, or names planted on purpose)
+# O_PATH: walking needs search permission only, like the kernel's own lookup of a whole path
+DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK|O_NOCTTY: a FIFO or device planted under a file's name cannot hang or take over the run
+FILE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+NOT_FOLLOWED = (errno.ELOOP, errno.ENOTDIR)  # what O_NOFOLLOW (with O_DIRECTORY) gives for a symlink
 
 
 class FileError(Exception):
@@ -49,23 +68,290 @@ def owner_differs(stat, uid, gid):
     return stat is not None and ((uid is not None and stat.st_uid != uid) or (gid is not None and stat.st_gid != gid))
 
 
+# --------------------------------------------------------------------------- the rule
+
+def _user(uid):
+    try:
+        return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+    except KeyError:
+        return "uid %d" % uid
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "uid %d" % uid
+
+
+def _group_name(gid):
+    try:
+        return "%s (gid %d)" % (grp.getgrgid(gid).gr_name, gid)
+    except KeyError:
+        return "gid %d" % gid
+
+
+def _writers(dir_stat):
+    """Who, other than root and the user running the module, can add, remove or rename entries of a
+    directory, in words for a message ("ci controls"); None when nobody can."""
+    if dir_stat.st_uid not in (0, os.geteuid()):
+        return "%s controls" % _user_name(dir_stat.st_uid)  # an owner can chmod it writable at will
+    if dir_stat.st_mode & stat_module.S_IWOTH:
+        return "every user can write to"  # also with the sticky bit: new names can be planted
+    if dir_stat.st_mode & stat_module.S_IWGRP and dir_stat.st_gid != 0:
+        return "group %s can write to" % _group_name(dir_stat.st_gid)
+    return None
+
+
+def _check_link(shown, link_stat, dir_stat):
+    """Raise unless a symlink may be followed: owned by root or by the user running the module, in a
+    directory no other non-root user can write to (stricter than fs.protected_symlinks)."""
+    writers = _writers(dir_stat)
+    if link_stat.st_uid in (0, os.geteuid()) and writers is None:
+        return
+    reason = "a symlink owned by %s" % _user(link_stat.st_uid)
+    if writers:
+        reason += " in a directory %s" % writers
+    raise FileError("refusing to follow %s: %s" % (shown, reason))
+
+
+def _check_hard_link(shown, file_stat, dir_stat):
+    """A file with more than one name in a directory another user controls may be a second name of a
+    file of root: its content must not be read into, nor its inode written for, that user."""
+    writers = _writers(dir_stat)
+    if file_stat.st_nlink > 1 and writers:
+        raise FileError("refusing to use %s: a hard link (%d names) owned by %s in a directory %s"
+                        % (shown, file_stat.st_nlink, _user(file_stat.st_uid), writers))
+
+
+def _describe(dir_fd, name):
+    """What is under `name` now, with its owner, for a refusal message."""
+    try:
+        entry = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return "something that is gone again"
+    kind = "a symlink" if stat_module.S_ISLNK(entry.st_mode) else "a file"
+    writers = _writers(os.fstat(dir_fd))
+    return "%s owned by %s%s" % (kind, _user(entry.st_uid), " in a directory %s" % writers if writers else "")
+
+
+# --------------------------------------------------------------------------- walking a path
+
+def _absolute(path):
+    path = os.path.expanduser(path)
+    return path if path.startswith("/") else os.path.join(os.getcwd(), path)
+
+
+def _parts(path):
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
+def _shown(names, name=None):
+    """The real path of directory names walked from / (and of `name` in that directory)."""
+    return "/" + "/".join(names + ([name] if name else []))
+
+
+def _split(path):
+    """(directory, name) of a file path; the name must be a real name."""
+    head, name = os.path.split(_absolute(path).rstrip("/"))
+    if name in ("", ".", ".."):
+        raise FileError("%s is not a file name" % path)
+    return head or "/", name
+
+
+def _reopen_root(fd):
+    os.close(fd)
+    return os.open("/", DIR_FLAGS)
+
+
+def _set_dir_attributes(fd, mode, uid, gid):
+    """chown and chmod the directory behind a descriptor opened with O_NOFOLLOW|O_DIRECTORY."""
+    handle = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)  # "." is never a link
+    try:
+        if uid is not None or gid is not None:
+            os.fchown(handle, -1 if uid is None else uid, -1 if gid is None else gid)
+        os.fchmod(handle, mode)  # after fchown, which may clear mode bits
+    finally:
+        os.close(handle)
+
+
+def _make_directory(parent, name, mode, uid, gid):
+    """mkdir `name` in `parent` and give it mode and owner through its own descriptor. None when the
+    name was taken meanwhile: the caller then opens whatever is there, by the rule."""
+    try:
+        os.mkdir(name, mode & 0o700, dir_fd=parent)  # never wider than the owner's bits until fchmod
+    except FileExistsError:
+        return None
+    fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():  # still the one made here, not one swapped in
+            _set_dir_attributes(fd, mode, uid, gid)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _enter(parent, names, name, make):
+    """The descriptor of directory `name` in `parent`, or the target (str) of a symlink the rule allows."""
+    for _attempt in range(TRIES):
+        try:
+            return os.open(name, DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            if make is None:
+                raise
+            made = _make_directory(parent, name, *make)
+            if made is not None:
+                return made
+        except OSError as exc:
+            if exc.errno not in NOT_FOLLOWED:
+                raise
+            link = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if not stat_module.S_ISLNK(link.st_mode):
+                raise  # a file where a directory should be: "Not a directory"
+            _check_link(_shown(names, name), link, os.fstat(parent))
+            return os.readlink(name, dir_fd=parent)
+    raise FileError("%s keeps appearing and disappearing" % _shown(names, name))
+
+
+def _walk(path, make=None, partial=False):
+    """Open the directory `path` by walking from / with O_NOFOLLOW, following only the symlinks the
+    rule allows; return (descriptor, real path, components not found).
+
+    A missing directory is created when `make` is (mode, uid, gid); otherwise FileNotFoundError is
+    raised, or with `partial` the walk ends there and the components not found are returned."""
+    pending = _parts(_absolute(path))
+    names = []
+    links = 0
+    fd = os.open("/", DIR_FLAGS)
+    try:
+        while pending:
+            name = pending.pop(0)
+            if name == "..":  # down again from /: what was walked may have been moved since
+                pending[:0] = names[:-1]
+                names = []
+                fd = _reopen_root(fd)
+                continue
+            try:
+                entered = _enter(fd, names, name, make)
+            except FileNotFoundError:
+                if not partial:
+                    raise
+                return fd, _shown(names), [name] + pending
+            if isinstance(entered, int):
+                os.close(fd)
+                fd = entered
+                names.append(name)
+                continue
+            links += 1
+            if links > MAX_LINKS:
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+            if entered.startswith("/"):
+                names = []
+                fd = _reopen_root(fd)
+            pending[:0] = _parts(entered)
+        return fd, _shown(names), []
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _last(fd, real, name):
+    """(lstat or None, target of a symlink the rule allows or None) of `name` in directory `fd`."""
+    try:
+        entry = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None, None
+    if not stat_module.S_ISLNK(entry.st_mode):
+        return entry, None
+    _check_link(os.path.join(real, name), entry, os.fstat(fd))
+    return entry, os.path.join(real, os.readlink(name, dir_fd=fd))
+
+
+def _locate(path):
+    """(directory descriptor, real directory, name, lstat or None) of the file `path`, a symlink as
+    the last component followed when the rule allows it. FileNotFoundError: a directory is missing."""
+    for _link in range(MAX_LINKS):
+        head, name = _split(path)
+        fd, real, _missing = _walk(head)
+        try:
+            entry, target = _last(fd, real, name)
+        except BaseException:
+            os.close(fd)
+            raise
+        if target is None:
+            return fd, real, name, entry
+        os.close(fd)
+        path = target
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+
+
 def real_path(path):
-    """Follow symlinks to the file that is really edited (like lineinfile with follow)."""
-    return os.path.realpath(os.path.expanduser(path))
+    """The file that is really edited: symlinks followed where the rule allows (like lineinfile with
+    follow), components that do not exist yet kept as given; FileError where the rule refuses."""
+    try:
+        for _link in range(MAX_LINKS):
+            head, name = _split(path)
+            fd, real, missing = _walk(head, partial=True)
+            try:
+                if missing:
+                    return os.path.normpath(os.path.join(real, *(missing + [name])))
+                _entry, target = _last(fd, real, name)
+            finally:
+                os.close(fd)
+            if target is None:
+                return os.path.join(real, name)
+            path = target
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+    except OSError as exc:
+        raise FileError("cannot resolve %s: %s" % (path, exc.strerror or exc)) from exc
+
+
+# --------------------------------------------------------------------------- files beside the target
+
+def _open_regular(dir_fd, real, name):
+    """(descriptor, fstat) of the regular file `name` in `dir_fd`, never through a link."""
+    try:
+        fd = os.open(name, os.O_RDONLY | FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise FileError("refusing to follow %s: %s" % (os.path.join(real, name), _describe(dir_fd, name))) from exc
+    try:
+        entry = os.fstat(fd)
+        if stat_module.S_ISDIR(entry.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat_module.S_ISREG(entry.st_mode):
+            raise FileError("refusing to use %s: not a regular file" % os.path.join(real, name))
+        _check_hard_link(os.path.join(real, name), entry, os.fstat(dir_fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, entry
 
 
 def read_text(path):
-    """Return (text, stat) of `path`, or (None, None) when it does not exist."""
+    """Return (text, stat) of `path`, or (None, None) when it does not exist; read by the rule."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-            stat = os.fstat(handle.fileno())
+        dir_fd, real, name, entry = _locate(path)
     except FileNotFoundError:
         return None, None
     except OSError as exc:
         raise FileError("cannot read %s: %s" % (path, exc.strerror or exc)) from exc
     try:
-        return data.decode("utf-8"), stat
+        if entry is None:
+            return None, None
+        fd, entry = _open_regular(dir_fd, real, name)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        raise FileError("cannot read %s: %s" % (path, exc.strerror or exc)) from exc
+    finally:
+        os.close(dir_fd)
+    try:
+        return data.decode("utf-8"), entry
     except UnicodeDecodeError as exc:
         raise FileError("cannot read %s: not UTF-8 text (byte %d)" % (path, exc.start)) from exc
 
@@ -75,28 +361,108 @@ def lock_path(path):
     return os.path.join(directory, ".%s.lock" % name)
 
 
+def _check_lock(shown, entry, owners):
+    """An existing lock file must be a lone regular file of root, the module's user or the file's owner."""
+    if not stat_module.S_ISREG(entry.st_mode):
+        raise FileError("refusing to use lock file %s: not a regular file" % shown)
+    if entry.st_nlink != 1:
+        raise FileError("refusing to use lock file %s: a hard link (%d names) owned by %s"
+                        % (shown, entry.st_nlink, _user(entry.st_uid)))
+    if entry.st_uid not in owners:
+        raise FileError("refusing to use lock file %s: owned by %s, not by root or the file's owner"
+                        % (shown, _user(entry.st_uid)))
+
+
+def _open_lock(dir_fd, real, name, uid, gid, owners):
+    """Descriptor of the lock file of `name`, created 0600 with O_EXCL|O_NOFOLLOW when missing.
+
+    It is handed to uid/gid when this run created it, or when it is empty (a lock never holds data,
+    so no secret moves with it): a lock left by root earlier must not lock the owner out."""
+    lock = ".%s.lock" % name
+    flags = os.O_RDONLY | FILE_FLAGS  # flock needs no write access
+    try:
+        try:
+            fd = os.open(lock, flags | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE, dir_fd=dir_fd)
+            created = True
+        except FileExistsError:
+            fd = os.open(lock, flags, dir_fd=dir_fd)
+            created = False
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise FileError("refusing to follow %s: %s" % (os.path.join(real, lock), _describe(dir_fd, lock))) from exc
+    try:
+        entry = os.fstat(fd)
+        if not created:
+            _check_lock(os.path.join(real, lock), entry, owners)
+        if (created or entry.st_size == 0) and owner_differs(entry, uid, gid):
+            with contextlib.suppress(OSError):  # only root may give files away; then the lock is ours anyway
+                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def is_temp_name(entry, name):
+    """Whether `entry` is a temp file name of `name`: .<name>.XXXXXXXX.tmp, X from TEMP_CHARS."""
+    prefix = ".%s." % name
+    if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+        return False
+    middle = entry[len(prefix):-len(".tmp")]
+    return len(middle) == TEMP_RANDOM_LENGTH and all(char in TEMP_CHARS for char in middle)
+
+
+def remove_stale_temps(dir_fd, name, owners):
+    """Remove temp files of `name` that a killed run left (they may hold the new secrets). Called under
+    the lock, so no write is under way; only lone regular files of `owners`, nothing else planted."""
+    removed = []
+    with contextlib.suppress(OSError):  # best effort: a leftover never stops a write
+        listing = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            entries = os.listdir(listing)
+        finally:
+            os.close(listing)
+        for entry in sorted(entries):
+            if not is_temp_name(entry, name):
+                continue
+            with contextlib.suppress(OSError):
+                found = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
+                if stat_module.S_ISREG(found.st_mode) and found.st_nlink == 1 and found.st_uid in owners:
+                    os.unlink(entry, dir_fd=dir_fd)
+                    removed.append(entry)
+    return removed
+
+
 @contextlib.contextmanager
 def locked(path, uid=None, gid=None):
-    """Hold an exclusive flock on the lock file beside `path` (created 0600 if missing).
+    """Hold an exclusive flock on the lock file beside `path` (created 0600 if missing), then remove
+    temp files a killed run left beside it.
 
     The lock file belongs to `uid`/`gid`, else to the owner of `path`: a 0600 lock file of root in the
     runner user's directory would lock that user out of its own file."""
-    if uid is None and gid is None:
-        with contextlib.suppress(OSError):
-            target = os.stat(path)
-            uid, gid = target.st_uid, target.st_gid
     try:
-        fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
+        dir_fd, real, name, target = _locate(path)
     except OSError as exc:
         raise FileError("cannot create lock file %s: %s" % (lock_path(path), exc.strerror or exc)) from exc
     try:
-        if owner_differs(os.fstat(fd), uid, gid):
-            with contextlib.suppress(OSError):  # only root may give files away; then the lock is ours anyway
-                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        target_uid = target.st_uid if target is not None and stat_module.S_ISREG(target.st_mode) else None
+        if uid is None and gid is None and target_uid is not None:
+            uid, gid = target.st_uid, target.st_gid
+        owners = {0, os.geteuid(), uid, target_uid} - {None}
+        try:
+            fd = _open_lock(dir_fd, real, name, uid, gid, owners)
+        except OSError as exc:
+            raise FileError("cannot create lock file %s: %s" % (os.path.join(real, ".%s.lock" % name),
+                                                                 exc.strerror or exc)) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            remove_stale_temps(dir_fd, name, owners)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
     finally:
-        os.close(fd)  # closing releases the lock
+        os.close(dir_fd)
 
 
 def backup_name(path):
@@ -104,66 +470,80 @@ def backup_name(path):
     return "%s.%s.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime()))
 
 
-def copy_private(source, target):
-    """Copy a file that may hold secrets: created 0600, content, then the source's mode and times."""
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, NEW_FILE_MODE)
-    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-        shutil.copyfileobj(src, out)
-        out.flush()
-        os.fsync(out.fileno())
-    shutil.copystat(source, target)
+def _copy_private(dir_fd, real, source, target, created):
+    """Copy a file that may hold secrets within one directory: the copy is created 0600 with
+    O_EXCL|O_NOFOLLOW (a name planted there stops the write), then gets the source's mode and times."""
+    src, entry = _open_regular(dir_fd, real, source)
+    try:
+        try:
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          NEW_FILE_MODE, dir_fd=dir_fd)
+        except FileExistsError as exc:
+            raise FileError("refusing to write the backup %s: the name is taken by %s"
+                            % (os.path.join(real, target), _describe(dir_fd, target))) from exc
+        created.append(target)
+        with os.fdopen(out, "wb") as handle, os.fdopen(src, "rb", closefd=False) as data:
+            shutil.copyfileobj(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), stat_module.S_IMODE(entry.st_mode))
+            os.utime(handle.fileno(), ns=(entry.st_atime_ns, entry.st_mtime_ns))
+    finally:
+        os.close(src)
+
+
+def _create_temp(dir_fd, name):
+    """(name, descriptor) of a new 0600 temp file .<name>.XXXXXXXX.tmp beside the target, created with
+    O_EXCL|O_NOFOLLOW: nothing planted under a temp name is ever opened."""
+    chooser = random.SystemRandom()
+    for _attempt in range(TRIES):
+        tmp = ".%s.%s.tmp" % (name, "".join(chooser.choice(TEMP_CHARS) for _i in range(TEMP_RANDOM_LENGTH)))
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                NEW_FILE_MODE, dir_fd=dir_fd)
+        except FileExistsError:
+            continue
+    raise OSError(errno.EEXIST, "no free temporary file name")
 
 
 def ensure_directory(directory, mode, uid=None, gid=None):
     """Create `directory` and every missing parent with `mode` (not only the last one, as os.makedirs
-    does) and the given owner; an existing directory is left as it is."""
-    missing = []
-    while directory and not os.path.isdir(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    for path in reversed(missing):
-        try:
-            os.mkdir(path, mode)
-            os.chmod(path, mode)  # mkdir applies the umask
-            if uid is not None or gid is not None:
-                os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
-        except OSError as exc:
-            raise FileError("cannot create directory %s: %s" % (path, exc.strerror or exc)) from exc
+    does) and the given owner, each with mkdir relative to its parent; existing ones are left alone."""
+    try:
+        fd, _real, _missing = _walk(directory, make=(mode, uid, gid))
+    except OSError as exc:
+        raise FileError("cannot create directory %s: %s" % (directory, exc.strerror or exc)) from exc
+    os.close(fd)
 
 
 def set_attributes(path, mode, uid=None, gid=None):
-    """Give an existing file or directory `mode` and, where given, owner and group."""
+    """Give an existing directory `mode` and, where given, owner and group, through a descriptor
+    opened by the rule (never through a link another user planted)."""
     try:
-        if uid is not None or gid is not None:
-            os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
-        os.chmod(path, mode)
+        fd, _real, _missing = _walk(path)
+        try:
+            _set_dir_attributes(fd, mode, uid, gid)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise FileError("cannot set mode and owner of %s: %s" % (path, exc.strerror or exc)) from exc
 
 
-def _fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync_dir(dir_fd):
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backup=False):
-    """Replace `path` with `text` atomically; return the backup file name or None.
-
-    `stat` is the stat of the file being replaced (its mode and owner are kept); a new file gets
-    `mode` (default 0600). `owner`/`group` are numeric ids and win over the old ones.
-    """
-    directory = os.path.dirname(path) or "."
-    if mode is None:
-        mode = (stat.st_mode & 0o7777) if stat else NEW_FILE_MODE
-    uid = owner if owner is not None else (stat.st_uid if stat else -1)
-    gid = group if group is not None else (stat.st_gid if stat else -1)
+def _replace(dir_fd, real, name, text, mode, uid, gid, backup):
+    """Write the temp file, copy the backup, rename over `name`; on failure remove what was created."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
+        tmp, fd = _create_temp(dir_fd, name)
     except OSError as exc:
-        raise FileError("cannot create a temporary file in %s: %s" % (directory, exc.strerror or exc)) from exc
+        raise FileError("cannot create a temporary file in %s: %s" % (real, exc.strerror or exc)) from exc
+    created = [tmp]
     backup_file = None
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -173,17 +553,39 @@ def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backu
             if uid != -1 or gid != -1:
                 os.fchown(handle.fileno(), uid, gid)
             os.fchmod(handle.fileno(), mode)
-        if backup and stat is not None:
-            backup_file = backup_name(path)
-            copy_private(path, backup_file)
-        os.rename(tmp, path)
-    except OSError as exc:
-        for leftover in (tmp, backup_file):
-            if leftover:
-                with contextlib.suppress(OSError):
-                    os.unlink(leftover)
+        if backup:
+            backup_file = backup_name(name)
+            _copy_private(dir_fd, real, name, backup_file, created)
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException as exc:
+        for leftover in created:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover, dir_fd=dir_fd)
+        if not isinstance(exc, OSError):
+            raise
         reason = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise FileError("cannot write %s: %s" % (path, reason)) from exc
+        raise FileError("cannot write %s: %s" % (os.path.join(real, name), reason)) from exc
     with contextlib.suppress(OSError):
-        _fsync_dir(directory)
-    return backup_file
+        _fsync_dir(dir_fd)
+    return os.path.join(real, backup_file) if backup_file else None
+
+
+def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backup=False):
+    """Replace `path` with `text` atomically; return the backup file name or None.
+
+    `stat` is the stat of the file being replaced (its mode and owner are kept); a new file gets
+    `mode` (default 0600). `owner`/`group` are numeric ids and win over the old ones. The new file is
+    renamed over the name, so nothing is ever written through a link under it.
+    """
+    if mode is None:
+        mode = (stat.st_mode & 0o7777) if stat else NEW_FILE_MODE
+    uid = owner if owner is not None else (stat.st_uid if stat else -1)
+    gid = group if group is not None else (stat.st_gid if stat else -1)
+    try:
+        dir_fd, real, name, _entry = _locate(path)
+    except OSError as exc:
+        raise FileError("cannot write %s: %s" % (path, exc.strerror or exc)) from exc
+    try:
+        return _replace(dir_fd, real, name, text, mode, uid, gid, backup and stat is not None)
+    finally:
+        os.close(dir_fd)

@@ -44,6 +44,9 @@ SOURCE_JOB = "job_payload"
 SOURCE_NONE = "none"
 KIND_STATIC, KIND_HELPER, KIND_STORE, KIND_JOB = "static", "helper", "store", "job"
 NOT_FOUND = "credentials not found in native keychain"
+# Messages of the helper protocol (docker-credential-helpers credentials/error.go and Serve): no secret.
+PROTOCOL_MESSAGES = (NOT_FOUND, "no credentials server URL", "no credentials username")
+PROTOCOL_USAGE = re.compile(r"^(Usage: \S+ <store\|get\|erase\|list\|version>|\S+: unknown action: \S+)$")
 # What systemd gives a service without Environment=PATH (systemd.exec(5), "Environment variables").
 SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKER_EXECUTORS = ("docker", "docker-windows", "docker+machine", "docker-autoscaler")
@@ -216,11 +219,18 @@ def contains_auth(config):
 # ---------------------------------------------------------------- the helper protocol (client side)
 
 
-def _helper_error(action, rc):
-    """docker/cli's error without the helper's output: that may hold the secret (a failing helper
-    can print anything), so only the exit status is reported."""
-    return SourceError("error %s credentials - err: exit status %s (the helper's output is not shown: it may "
-                       "hold a secret)" % ("listing" if action == "list" else "getting", rc))
+def _shown_output(out):
+    """A helper's output as an error may show it: only the protocol's own messages, never other text,
+    which may hold the very secret (a helper that fails after printing its answer)."""
+    text = out.strip()
+    if text in PROTOCOL_MESSAGES or PROTOCOL_USAGE.match(text):
+        return text
+    return "%d bytes not shown: a helper's output may hold a secret" % len(out.encode("utf-8", "replace"))
+
+
+def _helper_error(action, rc, out):
+    return SourceError("error %s credentials - err: exit status %s, out: `%s`"
+                       % ("listing" if action == "list" else "getting", rc, _shown_output(out)))
 
 
 def helper_get(run_helper, name, server):
@@ -229,7 +239,7 @@ def helper_get(run_helper, name, server):
     if rc != 0:
         if out.strip() == NOT_FOUND:
             return None
-        raise _helper_error("get", rc)
+        raise _helper_error("get", rc, out)
     try:
         value = json.loads(out)
     except ValueError as exc:
@@ -247,7 +257,7 @@ def helper_list(run_helper, name):
     """client.List: {server URL: username}."""
     rc, out = run_helper(name, "list", "unused")
     if rc != 0:
-        raise _helper_error("list", rc)
+        raise _helper_error("list", rc, out)
     try:
         value = json.loads(out)
     except ValueError as exc:
@@ -478,6 +488,7 @@ def source_problems(source):
     for key in keys:
         for warning in auth.registry_key_warnings(key):
             problems.append("%s: %s" % (label, warning))
+    problems.extend(duplicate_key_problems(label, config))
     for key, name in sorted(config["credHelpers"].items()):
         if go_base(name) == name:
             try:
@@ -492,6 +503,17 @@ def source_problems(source):
                         "(static auths too); prefer credHelpers per registry"
                         % (label, config["credsStore"], config["credsStore"]))
     return problems
+
+
+def duplicate_key_problems(label, config):
+    """Different keys the runner reduces to one registry path: it keeps only one of them (reference §5.3)."""
+    by_path = {}
+    for key in sorted(set(config["auths"]) | set(config["credHelpers"])):
+        by_path.setdefault(auth.key_registry_path(key), []).append(key)
+    return ["%s: keys %s are the same registry '%s' for the runner; it picks one of them (at random before runner "
+            "18.3, the first in sort order since) and ignores the others: keep one"
+            % (label, ", ".join("'%s'" % k for k in keys), path)
+            for path, keys in sorted(by_path.items()) if len(keys) > 1]
 
 
 def source_label(source):

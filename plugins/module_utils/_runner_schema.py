@@ -90,10 +90,6 @@ GLOBAL = {
 
 # Keys the runner itself writes and rotates: never rewritten unless the user sets them.
 RUNNER_OWNED = ("id", "token", "token_obtained_at", "token_expires_at")
-# Keys whose values are secrets, wherever they appear (redacted in diffs and results).
-SECRET_KEYS = frozenset(("token", "SecretKey", "AccessKey", "SessionToken", "PrivateKey", "AccountKey", "sentry_dsn"))
-# Runner environment entries whose value is treated as a secret by name.
-SECRET_ENV_NAME = re.compile(r"(PASS|SECRET|TOKEN|PRIVATE|CREDENTIAL|_KEY$|^KEY$|AUTH)", re.IGNORECASE)
 
 # Go time.ParseDuration syntax: "15m", "1h30m", "1.5s", "-2m", "0".
 GO_DURATION = re.compile(r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$")

@@ -19,8 +19,12 @@ description:
   - Writes in the Docker CLI's own layout (tab indent, sorted maps), atomically under a lock, with mode
     C(0600) in a C(0700) directory that it creates when missing; no moment is world-readable.
   - Registry keys are normalized the way the runner, the Docker CLI and skopeo match them. Docker Hub
-    (C(docker.io), C(https://index.docker.io/v1/)) becomes C(https://index.docker.io/v1/); C(https://host:port)
-    becomes C(host:port); C(host:port/namespace) keys are kept (namespace-scoped credentials).
+    (C(docker.io), C(index.docker.io), C(registry-1.docker.io), with or without scheme) becomes
+    C(https://index.docker.io/v1/); C(https://host:port/) (also with C(/v1/) or C(/v2/)) becomes C(host:port);
+    the host is lower-cased; a port is kept as given (C(host:443) and C(host) are different registries to the
+    runner); C(host:port/namespace) keys are kept (namespace-scoped credentials).
+  - One registry, one entry. An update replaces every entry of C(auths) and C(credHelpers) whose key is another
+    spelling of the same registry; V(absent) removes all of them.
   - Needs no Docker daemon, no C(docker login) and no network access.
 author:
   - runnerkit contributors (@runnerkit)
@@ -30,14 +34,19 @@ attributes:
     description: Reports what would change and writes nothing.
   diff_mode:
     support: full
-    description: Before and after JSON with every secret replaced by C(********).
+    description:
+      - Before and after JSON with every secret replaced by C(********) - C(auth), C(password),
+        C(identitytoken) and C(registrytoken) of C(auths), every C(HttpHeaders) value, and user info in
+        C(proxies) URLs. The same values are hidden in results and C(-vvv) output.
   idempotent:
     support: full
     description: A second run with the same arguments reports no change.
 options:
   path:
     description:
-      - The C(config.json) to manage. Symlinks are followed to their target.
+      - The C(config.json) to manage. Symlinks are followed to their target when root (or the user the module runs as)
+        owns them and no other non-root user can write to their directory; any other symlink, and a hard link
+        in a directory another user controls, makes the module fail without writing (see C(docs/security.md)).
     type: path
     required: true
   registries:
@@ -175,6 +184,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -226,10 +236,6 @@ def needs_writing(text, current, new, stat, uid, gid):
             or attributes_differ(stat, FILE_MODE, uid, gid))
 
 
-def masked(data):
-    return auth.dump_config_json(auth.redact_config_json(data)) + "\n" if data is not None else ""
-
-
 def run(module, path):
     entries, warnings = auth.build_registry_entries(module.params["registries"])
     keep = auth.normalize_keep(module.params["keep_auths"], "keep_auths")
@@ -257,18 +263,20 @@ def run(module, path):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    path = files.real_path(module.params["path"])
+    path = module.params["path"]
     try:
+        path = files.real_path(path)
         outcome = run(module, path)
     except (auth.AuthConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
-    for data in (outcome["before"], outcome["after"]):
-        module.no_log_values.update(s for s in auth.auth_config_secrets(data or {}) if len(s) >= 4)
+    found = secrets.collect(outcome["before"] or {}) | secrets.collect(outcome["after"])
+    secrets.no_log(module, found)
     for warning in outcome["warnings"]:
         module.warn(warning)
     result = dict(changed=outcome["changed"], changes=outcome["changes"], path=path)
     if module._diff and outcome["changed"]:
-        result["diff"] = dict(before=masked(outcome["before"]), after=masked(outcome["after"]),
+        result["diff"] = dict(before=auth.masked_config_json(outcome["before"], found),
+                              after=auth.masked_config_json(outcome["after"], found),
                               before_header=path, after_header=path)
     module.exit_json(**result)
 

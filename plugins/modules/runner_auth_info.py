@@ -132,7 +132,8 @@ notes:
   - Helpers are looked up like Go's C(exec.LookPath) on O(runner_path) and must be executable by O(user). During
     the probe they get the environment of the O(service) unit plus C(PATH) and C(HOME); the rest of the module's
     environment is passed through as well.
-  - The output of a failing helper is never shown (it may hold the secret); its exit status is.
+  - The output of a failing helper is never shown (it may hold the secret), only its exit status and the helper
+    protocol's own messages such as C(credentials not found in native keychain).
   - Docker config files and C(DOCKER_AUTH_CONFIG) values are read as Go's JSON decoder reads them - a UTF-8 byte
     order mark (BOM), C(NaN) or C(Infinity) makes the runner discard that source, and is reported. A
     C(config.toml) may start with a BOM (the runner's TOML decoder skips it).
@@ -296,6 +297,7 @@ from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _pr
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _registry_client as registry
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _report as report
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _resolve as resolve
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 try:
     import yaml
@@ -306,7 +308,6 @@ except ImportError as exc:  # only needed for gitlab_ci
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system",
              "/usr/lib/systemd/system")
 RUNUSER = ("/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser")
-MIN_MASKED_SECRET = 4
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", default="/etc/gitlab-runner/config.toml"),
@@ -515,6 +516,14 @@ def secrets_of(sources):
     return found
 
 
+def json_secrets(text):
+    """Every secret of a Docker config file (HttpHeaders and proxies too), as far as it parses."""
+    try:
+        return secrets.collect(json.loads(text))
+    except ValueError:
+        return secrets.shape_secrets(text)
+
+
 def legacy_layout(text):
     """Whether a Docker config file holds registry entries at the top level (old .dockercfg)."""
     try:
@@ -619,6 +628,7 @@ class Audit:
         if text is None:
             return {"source": resolve.SOURCE_HOME, "origin": path, "status": "missing", "error": None,
                     "entries": [], "config": None}
+        self.secrets |= json_secrets(text)
         source = resolve.read_source(resolve.SOURCE_HOME, path, text, self.run_helper, self.helpers.check)
         self.problems.extend(resolve.source_problems(source))
         if source["status"] == "empty" and legacy_layout(text):
@@ -658,6 +668,7 @@ class Audit:
                 continue
             if resolve.contains_auth(config):
                 self.secrets |= {e.get("password") for e in config["auths"].values() if e.get("password")}
+                self.secrets |= json_secrets(text or "")
                 self.problems.append("%s (user %s, %s) has registry credentials, but the runner process (%s) reads "
                                      "%s" % (path, name, why, self.user["name"], used))
 
@@ -754,7 +765,7 @@ class Audit:
             data = {}
         else:
             data = toml.parse(text)
-            self.secrets |= toml.secrets_in(data)
+            self.secrets |= toml.text_secrets(text, data)
         self.expiries = ecr_expiries(params["ecr_state_file"])
         home = self.home_source()
         job = resolve.job_source(params["gitlab_registries"])
@@ -802,9 +813,9 @@ def main():
     try:
         result = audit.run()
     except (InfoError, toml.ConfigError, files.FileError) as exc:
-        module.no_log_values.update(s for s in audit.secrets if len(s) >= MIN_MASKED_SECRET)
+        secrets.no_log(module, audit.secrets)
         module.fail_json(msg=str(exc))
-    module.no_log_values.update(s for s in audit.secrets if len(s) >= MIN_MASKED_SECRET)
+    secrets.no_log(module, audit.secrets)
     module.exit_json(**result)
 
 

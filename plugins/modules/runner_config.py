@@ -26,21 +26,28 @@ description:
 author:
   - runnerkit contributors (@runnerkit)
 requirements:
-  - tomlkit >= 0.11 on the target host (Python >= 3.11 also uses the standard library C(tomllib) for speed)
+  - tomlkit >= 0.11.4 on the target host (Python >= 3.11 also uses the standard library C(tomllib) for speed)
 attributes:
   check_mode:
     support: full
     description: Reports what would change and writes nothing.
   diff_mode:
     support: full
-    description: Before and after text of the file with every secret replaced by C(********).
+    description:
+      - Before and after text of the file with every secret replaced by C(********) - every password, token,
+        key and credential field of the runner's config sections, C(MachineOptions) and plugin settings named
+        like secrets, C(environment) values by name (C(*TOKEN*), C(*PASSWORD*), C(*_KEY), ...) and by shape (URL
+        user info, C(Bearer ...), known token prefixes, long base64 or hex strings), C(DOCKER_AUTH_CONFIG)
+        credentials, and secrets in commented-out lines. The same values are hidden in results and C(-vvv) output.
   idempotent:
     support: full
     description: A second run with the same arguments reports no change.
 options:
   path:
     description:
-      - The C(config.toml) to manage. Symlinks are followed to their target.
+      - The C(config.toml) to manage. Symlinks are followed to their target when root (or the user the module runs as)
+        owns them and no other non-root user can write to their directory; any other symlink, and a hard link
+        in a directory another user controls, makes the module fail without writing (see C(docs/security.md)).
       - Created (mode C(0600), parent directory C(0700)) when it does not exist.
     type: path
     default: /etc/gitlab-runner/config.toml
@@ -231,13 +238,14 @@ backup_file:
   sample: /etc/gitlab-runner/config.toml.2301.2026-11-25@10:01:02~
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
-from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils._docker_auth import auth_config_secrets, encode_auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 RUNNER_OPTIONS = dict(
     name=dict(type="str", required=True),
@@ -267,9 +275,6 @@ ARGUMENT_SPEC = {
     "group": dict(type="str"),
 }
 
-# Shorter secrets would garble unrelated output when masked as substrings; results carry none anyway.
-MIN_MASKED_SECRET = 4
-
 
 def auths_entries(params):
     """Every entry of the runners' docker_auth_config.auths."""
@@ -280,20 +285,16 @@ def auths_entries(params):
 
 
 def param_secrets(params):
-    """Secrets inside options that are not no_log as a whole (environment, settings, global), found the
-    way they are found in the file, plus the `auth` strings made from auths: masked before anything
-    can fail and echo the arguments."""
-    found = core.secrets_in(params["global"] or {})
+    """Secrets inside options that are not no_log as a whole (environment, settings, docker, global, the
+    usernames and passwords of auths with the `auth` strings made of them), found the way they are found
+    in the file: masked before anything can fail and echo the arguments."""
+    found = secrets.collect(params["global"] or {})
     for runner in params["runners"] or []:
+        shaped = dict(runner)
         environment = runner.get("environment") or {}
-        shaped = dict(runner.get("settings") or {})
-        shaped["environment"] = ["%s=%s" % (k, v) for k, v in environment.items() if isinstance(v, str)]
-        found |= core.secrets_in(shaped)
-        if isinstance(environment.get(core.AUTH_ENV), dict):
-            found |= auth_config_secrets(environment[core.AUTH_ENV])
-    for entry in auths_entries(params):
-        if isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
-            found.add(encode_auth(entry["username"], entry["password"]))
+        shaped["environment"] = ["%s=%s" % (k, v if isinstance(v, str) else json.dumps(v))
+                                 for k, v in environment.items() if v is not None]
+        found |= secrets.collect(shaped)
     return found
 
 
@@ -346,26 +347,28 @@ def note_owner(planned, stat, uid, gid):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     if not core.HAS_TOMLKIT:
-        module.fail_json(msg=missing_required_lib("tomlkit"), exception=str(core.TOMLKIT_IMPORT_ERROR))
+        module.fail_json(msg=missing_required_lib(core.TOMLKIT_REQUIREMENT), exception=str(core.TOMLKIT_IMPORT_ERROR))
+    if core.tomlkit_too_old():
+        module.fail_json(msg="%s; found tomlkit %s" % (missing_required_lib(core.TOMLKIT_REQUIREMENT),
+                                                       core.tomlkit_too_old()))
     unmask_usernames(module)
-    module.no_log_values.update(s for s in param_secrets(module.params) if len(s) >= MIN_MASKED_SECRET)
-    path = files.real_path(module.params["path"])
+    secrets.no_log(module, param_secrets(module.params))
+    path = module.params["path"]
     try:
+        path = files.real_path(path)
         desired, warnings = core.build_desired(module.params["global"], module.params["runners"])
         text, planned, new_text, backup_file = apply(module, path, desired)
     except (core.ConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
-    secrets = core.secrets_in(planned["data"])
-    if new_text is not None:
-        secrets |= core.secrets_in(core.parse(new_text))
-    module.no_log_values.update(s for s in secrets if len(s) >= MIN_MASKED_SECRET)
+    found = core.text_secrets(text, planned["data"]) | core.text_secrets(new_text) | param_secrets(module.params)
+    secrets.no_log(module, found)
     for warning in warnings + planned["warnings"]:
         module.warn(warning)
     result = dict(changed=planned["changed"], changes=planned["changes"], path=path)
     if backup_file:
         result["backup_file"] = backup_file
     if module._diff and planned["changed"]:
-        result["diff"] = dict(before=core.masked_text(text), after=core.masked_text(new_text),
+        result["diff"] = dict(before=core.masked_text(text, found), after=core.masked_text(new_text, found),
                               before_header=path, after_header=path)
     module.exit_json(**result)
 

@@ -9,8 +9,9 @@
 #
 #   docker_engine.sh start        install docker.io/debootstrap if missing (apt, needs root), start
 #                                 the daemon (or find it running)
-#   docker_engine.sh image        import runnerkit-molecule:bookworm unless the daemon has it; the
-#                                 debootstrap root is built once and kept as a tarball under .build/
+#   docker_engine.sh image        import runnerkit-molecule:SUITE for each Debian release of
+#                                 RUNNERKIT_DEBIAN_SUITES unless the daemon has it; each debootstrap
+#                                 root is built once and kept as a tarball under .build/
 #   docker_engine.sh collections  community.docker and ansible.posix (molecule's docker driver
 #                                 needs them) taken from the `ansible` wheel on PyPI, no Galaxy
 #   docker_engine.sh env          print `export DOCKER_HOST=...` for the running daemon
@@ -22,7 +23,8 @@
 #
 # Settings (environment): RUNNERKIT_DOCKER_DIR (data root, log: .build/docker-engine),
 # RUNNERKIT_DOCKER_RUN (socket, pid file, exec root: /run/runnerkit-docker-<hash of the data dir>),
-# RUNNERKIT_DEBIAN_MIRROR (http://deb.debian.org/debian), PYTHON (.venv/bin/python, else python3).
+# RUNNERKIT_DEBIAN_MIRROR (http://deb.debian.org/debian), RUNNERKIT_DEBIAN_SUITES (the releases a
+# runner host may run: "bullseye bookworm trixie", Debian 11, 12, 13), PYTHON (.venv/bin/python, else python3).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -39,15 +41,20 @@ pid_file="${run_dir}/dockerd.pid"
 export DOCKER_HOST="unix://${socket}"
 
 cache_dir="${build_dir}/molecule-docker"
-image="runnerkit-molecule:bookworm"
-suite=bookworm
+suites="${RUNNERKIT_DEBIAN_SUITES:-bullseye bookworm trixie}"
 # Only what Ansible needs to reach a host: the roles install python3-tomlkit and the ECR helper.
 include_packages=python3
 mirror="${RUNNERKIT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-# Changing any of these (or the recipe version) builds a new root; the image carries the key as a label.
-rootfs_key=$(printf '%s\n' "recipe-1" "${suite}" "${include_packages}" "${mirror}" | sha256sum | cut -c1-16)
-rootfs_tar="${cache_dir}/rootfs-${suite}-${rootfs_key}.tar"
 label=org.runnerkit.rootfs
+
+# SUITE: sets suite, image, rootfs_key and rootfs_tar for that Debian release. Changing any part of the
+# key (or the recipe version) builds a new root; the image carries the key as a label.
+select_suite() {
+    suite=$1
+    image="runnerkit-molecule:${suite}"
+    rootfs_key=$(printf '%s\n' "recipe-3" "${suite}" "${include_packages}" "${mirror}" | sha256sum | cut -c1-16)
+    rootfs_tar="${cache_dir}/rootfs-${suite}-${rootfs_key}.tar"
+}
 
 # The `ansible` package on PyPI carries community.docker (4.x for ansible-core 2.19) and ansible.posix.
 ansible_bundle="${RUNNERKIT_ANSIBLE_BUNDLE:-ansible==12.3.0}"
@@ -207,6 +214,14 @@ make_rootfs() {
     local proxy="${work}/root/etc/apt/apt.conf.d/01proxy"
     apt-config dump 2>/dev/null | grep -Ei '^Acquire::[a-z]+::Proxy' >"${proxy}" || true
     [[ -s "${proxy}" ]] || rm -f "${proxy}"
+    # Likewise the CA bundle pip trusts here (a machine whose traffic to PyPI passes a TLS proxy has its CA
+    # in it), so that the runner role's pip fallback in the Debian 11 container reaches PyPI the same way.
+    local cert
+    cert=${PIP_CERT:-$("${PYTHON}" -m pip config list 2>/dev/null | sed -n "s/^global[.]cert='\(.*\)'\$/\1/p")}
+    if [[ -n "${cert}" && -f "${cert}" ]]; then
+        cp "${cert}" "${work}/root/etc/runnerkit-machine-ca.crt" || return 1
+        printf '[global]\ncert = /etc/runnerkit-machine-ca.crt\n' >"${work}/root/etc/pip.conf" || return 1
+    fi
     # No downloaded packages and no package lists: the roles' apt tasks fetch them as on a fresh host.
     tar -C "${work}/root" --numeric-owner \
         --exclude='./var/cache/apt/archives/*.deb' --exclude='./var/cache/apt/*.bin' \
@@ -233,6 +248,15 @@ build_rootfs() {
 
 cmd_image() {
     daemon_answers || die "no daemon on ${DOCKER_HOST}: run '$0 start' first"
+    local one
+    for one in ${suites}; do
+        select_suite "${one}"
+        import_image
+    done
+    "${docker}" image prune -f >/dev/null 2>&1 || true
+}
+
+import_image() {
     local have
     have=$("${docker}" image inspect --format "{{ index .Config.Labels \"${label}\" }}" "${image}" 2>/dev/null || true)
     if [[ "${have}" == "${rootfs_key}" ]]; then
@@ -243,7 +267,6 @@ cmd_image() {
     log "importing ${rootfs_tar} as ${image}"
     "${docker}" import --change "LABEL ${label}=${rootfs_key}" --change 'CMD ["sleep", "infinity"]' \
         "${rootfs_tar}" "${image}" >/dev/null
-    "${docker}" image prune -f >/dev/null 2>&1 || true
 }
 
 cmd_collections() {

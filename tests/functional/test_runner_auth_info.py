@@ -476,6 +476,6 @@ def test_failing_helper_output_never_reaches_the_result(registry, tmp_path, help
     result, raw = run_module(tmp_path, **base_args(registry, config, docker_config,
                                                    runner_path=helper_dir + ":/usr/bin:/bin"))
     assert secret not in raw
-    assert any("error getting credentials - err: exit status 1 (the helper's output is not shown" in p
-               for p in result["problems"])
+    assert any("error getting credentials - err: exit status 1, out: `" in p
+               and "bytes not shown: a helper's output may hold a secret" in p for p in result["problems"])
     assert result["images"][0]["source"] == "none"

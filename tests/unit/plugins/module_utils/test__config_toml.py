@@ -157,6 +157,22 @@ def test_docker_auth_config_is_one_compact_sorted_entry():
     assert data["credHelpers"] == {"123456789012.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"}
 
 
+def test_docker_auth_config_holds_one_key_per_registry():
+    """Every spelling of Docker Hub and of a kept registry in the file becomes one canonical key."""
+    old = {"auths": {k: {"auth": encode_auth("u", k)} for k in ("docker.io", "index.docker.io", "https://index.docker.io/v1/",
+                                                                "https://1.dkr.ecr.eu-west-1.amazonaws.com",
+                                                                "1.dkr.ecr.eu-west-1.amazonaws.com/")}}
+    text = "[[runners]]\n  name = \"a\"\n  environment = [%s]\n" % json.dumps("DOCKER_AUTH_CONFIG=" + json.dumps(old))
+    desired = desired_only(None, [{"name": "a", "docker_auth_config": {
+        "auths": {"Index.Docker.IO": {"username": "hub", "password": "pw"}},
+        "keep_auths": ["HTTPS://1.dkr.ecr.eu-west-1.amazonaws.com/"]}}])
+    new_text = apply(text, desired)[1]
+    value = tomllib.loads(new_text)["runners"][0]["environment"][0].split("=", 1)[1]
+    assert json.loads(value)["auths"] == {"https://index.docker.io/v1/": {"auth": encode_auth("hub", "pw")},
+                                          "1.dkr.ecr.eu-west-1.amazonaws.com": old["auths"]["https://1.dkr.ecr.eu-west-1.amazonaws.com"]}
+    assert not core.plan(new_text, desired)["changed"]
+
+
 def test_existing_auth_entry_with_other_json_layout_is_equal():
     data = {"credHelpers": {"123456789012.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"},
             "auths": {"my.registry.tld:5000": {"auth": encode_auth("ci", PASSWORD)}}}
@@ -347,7 +363,7 @@ def test_masked_text_hides_every_secret():
     desired = desired_for("a")
     new_text = apply(text, desired)[1]
     masked = core.masked_text(new_text)
-    secrets = core.secrets_in(tomllib.loads(new_text))
+    secrets = core.text_secrets(new_text)
     assert {"glrt-secret-token", "awssecret", "s3-secret", PASSWORD, encode_auth("ci", PASSWORD)} <= secrets
     for secret in secrets:
         assert secret not in masked
@@ -507,6 +523,13 @@ def test_a_new_runner_gets_one_blank_line_before_it_and_none_inside(text, expect
     assert new_text.startswith(expected_start)
     assert new_text.endswith('  [runners.docker]\n    image = "alpine"\n    [[runners.docker.services]]\n'
                              '      name = "pg"\n')
+
+
+def test_a_value_with_quotes_and_control_characters_is_written_as_a_basic_string():
+    value = 'a"b\x1fc\nd'
+    desired = desired_only(None, [{"name": "a", "environment": {"NOTE": value}}])
+    new_text = apply('[[runners]]\n  name = "a"\n', desired)[1]
+    assert tomllib.loads(new_text)["runners"][0]["environment"] == ["NOTE=" + value]
 
 
 # ---------------------------------------------------------------- BOM, inline runners, dotted keys (issue 12, point 6)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 from ansible_collections.runnerkit.gitlab_runner.plugins.filter.docker_auth import FilterModule
 
 FILTERS = FilterModule().filters()
@@ -69,10 +70,41 @@ def test_key_to_registry_path_matches_the_runner(key, path):
     ("Reg.tld:5000", "reg.tld:5000"),
     ("reg.tld/ns/", "reg.tld/ns"),
     ("docker.io/team", "docker.io/team"),
-    ("index.docker.io", "index.docker.io"),
+    ("index.docker.io", "https://index.docker.io/v1/"),
+    ("Index.Docker.IO/", "https://index.docker.io/v1/"),
+    ("registry-1.docker.io", "https://index.docker.io/v1/"),
+    ("HTTP://DOCKER.IO/v2", "https://index.docker.io/v1/"),
+    ("index.docker.io/team/", "docker.io/team"),
+    ("reg.tld:443", "reg.tld:443"),
+    ("https://reg.tld:443/", "reg.tld:443"),
+    ("https://reg.tld:80/v1/", "reg.tld:80"),
+    ("reg.tld/NS/img:tag", "reg.tld/NS/img"),
 ])
 def test_registry_keys_are_written_the_way_every_client_matches_them(key, normalized):
     assert auth.normalize_registry_key(key, "k") == normalized
+
+
+HUB_SPELLINGS = ["docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/",
+                 "http://index.docker.io/v1", "https://docker.io", "https://registry-1.docker.io/v2/", "Docker.IO/"]
+
+
+@given(st.sampled_from(["reg.tld", "Reg.Example.COM:5000", "10.0.0.1:5000", "localhost:1234"]),
+       st.sampled_from(["", "http://", "https://", "HTTPS://"]), st.sampled_from(["", "/", "/v1/", "/v2", "/v2/"]),
+       st.booleans())
+def test_every_spelling_of_a_registry_is_one_key(host, scheme, suffix, upper):
+    spelled = scheme + (host.upper() if upper else host) + (suffix if scheme or suffix in ("", "/") else "")
+    assert auth.normalize_registry_key(spelled, "k") == host.lower()
+
+
+def test_every_spelling_of_docker_hub_is_the_cli_key_and_ports_stay_apart():
+    assert {auth.normalize_registry_key(k, "k") for k in HUB_SPELLINGS} == {auth.DOCKER_HUB_KEY}
+    # The runner and the CLI compare host:port exactly; a default port is not dropped (reference §5.5).
+    assert auth.normalize_registry_key("reg.tld:443", "k") != auth.normalize_registry_key("reg.tld", "k")
+
+
+def test_a_scheme_with_a_path_in_a_file_counts_as_its_host():
+    assert auth.equivalent_keys(["https://reg.tld/ns/app", "reg.tld", "reg.tld:5000", "*bad*"], "reg.tld") == [
+        "https://reg.tld/ns/app", "reg.tld"]
 
 
 @pytest.mark.parametrize("key, message", [
@@ -224,6 +256,32 @@ def test_existing_creds_store_is_reported_with_what_it_shadows():
     assert warnings and "'desktop'" in warnings[0] and "a.tld" in warnings[0]
 
 
+ALL_HUB = {"auths": {k: {"auth": auth.encode_auth("old", k)} for k in HUB_SPELLINGS[:4]},
+           "credHelpers": {"docker.io": "desktop", "index.docker.io": "pass", "other.tld": "ecr-login"}}
+
+
+def test_an_update_replaces_every_equivalent_entry_with_the_one_key():
+    new, changes, _warnings = auth.plan_config_json(ALL_HUB, entries({"registry": "docker.io", "username": "ci",
+                                                                      "password": "pw"}))
+    assert new["auths"] == {auth.DOCKER_HUB_KEY: {"auth": auth.encode_auth("ci", "pw")}}
+    assert new["credHelpers"] == {"other.tld": "ecr-login"} and changes == {auth.DOCKER_HUB_KEY: "updated"}
+    helper = auth.plan_config_json(ALL_HUB, entries({"registry": "index.docker.io", "helper": "desktop"}))[0]
+    assert helper["auths"] == {} and helper["credHelpers"] == {auth.DOCKER_HUB_KEY: "desktop", "other.tld": "ecr-login"}
+    again = auth.plan_config_json(new, entries({"registry": "https://registry-1.docker.io/v2/", "username": "ci",
+                                                "password": "pw"}))
+    assert again[0] == new and again[1] == {auth.DOCKER_HUB_KEY: "unchanged"}
+
+
+def test_removal_removes_every_spelling_and_reports_it():
+    current = {"auths": {"https://Reg.Example.com": {"auth": auth.encode_auth("u", "1")},
+                         "reg.example.com/": {"auth": auth.encode_auth("u", "2")},
+                         "reg.example.com:5000": {"auth": auth.encode_auth("u", "3")}},
+               "credHelpers": {"REG.EXAMPLE.COM": "ecr-login"}}
+    new, changes, _warnings = auth.plan_config_json(current, entries({"registry": "reg.example.com", "state": "absent"}))
+    assert new["auths"] == {"reg.example.com:5000": current["auths"]["reg.example.com:5000"]}
+    assert new["credHelpers"] == {} and changes == {"reg.example.com": "removed"}
+
+
 def test_duplicate_registries_after_normalization_are_refused():
     with pytest.raises(auth.AuthConfigError, match="same registry key 'https://index.docker.io/v1/'"):
         entries({"registry": "docker.io", "auth": auth.encode_auth("u", "p")},
@@ -251,7 +309,7 @@ def test_unusable_config_json_is_refused(text, message):
 
 def test_redaction_hides_every_secret_and_keeps_usernames():
     data = {"auths": {"a": {"auth": "QQ==", "identitytoken": "tok", "username": "me", "password": "pw"}}}
-    redacted = auth.redact_config_json(data)["auths"]["a"]
+    redacted = json.loads(auth.masked_config_json(data, secrets.collect(data)))["auths"]["a"]
     assert redacted == {"auth": "********", "identitytoken": "********", "username": "me", "password": "********"}
 
 

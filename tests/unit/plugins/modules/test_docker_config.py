@@ -86,6 +86,21 @@ def test_a_created_directory_is_private(tmp_path, capsys):
     assert mode(path.parent) == 0o700 and mode(path) == 0o600
 
 
+def test_absent_removes_every_spelling_of_a_registry_and_reports_changed(config_json, capsys):
+    hub = base64.b64encode(b"hub:hubPa55word").decode()
+    config_json.write_text(json.dumps({"auths": {"docker.io": {"auth": hub}, "https://index.docker.io/v1/": {"auth": hub},
+                                                 "Other.Example.com": {"auth": OTHER_AUTH}},
+                                       "credHelpers": {"index.docker.io": "desktop", "https://other.example.com/": "pass"}}))
+    args = {"path": str(config_json), "registries": [{"registry": "https://index.docker.io/v1/", "state": "absent"},
+                                                     {"registry": "other.example.com", "state": "absent"}]}
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is True
+    assert result["changes"] == {"https://index.docker.io/v1/": "removed", "other.example.com": "removed"}
+    assert json.loads(config_json.read_text()) == {"auths": {}, "credHelpers": {}}
+    assert "hubPa55word" not in json.dumps(result) and hub not in json.dumps(result)
+    assert run(args, capsys)[1]["changed"] is False
+
+
 # ---------------------------------------------------------------- what Go's JSON decoder refuses (issue 12, point 6)
 
 

@@ -139,6 +139,21 @@ def test_legacy_dockercfg_layout_gives_no_credentials(host, capsys):
     assert PASSWORD not in out
 
 
+def test_two_spellings_of_one_registry_are_reported_in_both_sources(host, capsys):
+    (host["homes"]["root"] / ".docker" / "config.json").write_text(json.dumps(
+        {"auths": {"https://Reg.tld:5000/": auth("a", PASSWORD), "reg.tld:5000": auth("b", PASSWORD)}}))
+    env = json.dumps({"auths": {"docker.io": auth("c", PASSWORD), "https://index.docker.io/v1/": auth("d", PASSWORD)}})
+    with open(host["config"], "w") as handle:
+        handle.write('[[runners]]\n  name = "build"\n  executor = "docker"\n  environment = [%s]\n'
+                     % json.dumps("DOCKER_AUTH_CONFIG=" + env))
+    result, out = run({"path": host["config"], "user": "root"}, capsys)
+    duplicates = [p for p in result["problems"] if "keep one" in p]
+    assert len(duplicates) == 2, result["problems"]
+    assert any("same registry 'reg.tld:5000'" in p and "config.json" in p for p in duplicates)
+    assert any("same registry 'docker.io'" in p and "DOCKER_AUTH_CONFIG of runner build" in p for p in duplicates)
+    assert PASSWORD not in out and TOKEN not in out
+
+
 @pytest.mark.parametrize("text, problem", [
     pytest.param('{"auths": {"reg.tld:5000": %s}, "x": NaN}', "NaN is not a JSON value", id="nan"),
     pytest.param('{"auths": {"reg.tld:5000": %s}, "x": -Infinity}', "-Infinity is not a JSON value", id="infinity"),

@@ -284,7 +284,7 @@ def test_directory_at_path_fails(tmp_path, capsys):
 def test_failed_rename_leaves_the_file_and_no_temp_file(config, capsys, monkeypatch):
     before = snapshot(config)
 
-    def no_space(src, dst):
+    def no_space(src, dst, **dir_fds):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "rename", no_space)
@@ -456,13 +456,13 @@ def test_keep_auths_adds_nothing_when_the_file_has_no_entry(config, capsys):
 
 def test_backup_is_never_readable_by_others(config, capsys, monkeypatch):
     modes = []
-    real_copystat = shutil.copystat
+    real_copyfileobj = shutil.copyfileobj
 
-    def spy(src, dst, **kwargs):  # called once the content is in the backup
-        modes.append(stat.S_IMODE(os.stat(dst).st_mode))
-        return real_copystat(src, dst, **kwargs)
+    def spy(src, dst, *args):  # the backup's content is copied into an open descriptor
+        real_copyfileobj(src, dst, *args)
+        modes.append(stat.S_IMODE(os.fstat(dst.fileno()).st_mode))
 
-    monkeypatch.setattr(shutil, "copystat", spy)
+    monkeypatch.setattr(shutil, "copyfileobj", spy)
     old = os.umask(0o022)
     try:
         code, result = run({"path": config, "global": {"concurrent": 9}, "backup": True}, capsys)
@@ -473,7 +473,7 @@ def test_backup_is_never_readable_by_others(config, capsys, monkeypatch):
 
 
 def test_write_failure_message_says_it_once(config, capsys, monkeypatch):
-    def no_space(src, dst):
+    def no_space(src, dst, **dir_fds):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "rename", no_space)
