@@ -50,7 +50,9 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds to wait for each request.
+    description:
+      - Seconds the lookup of one image may take in all, every registry request together, however slowly
+        the registry answers.
     type: int
     default: 10
 seealso:
@@ -83,11 +85,11 @@ _raw:
 
 import os
 import shutil
-import subprocess
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _process as process
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _registry_client as registry
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _resolve as resolve
 
@@ -100,11 +102,12 @@ def run_helper(name, action, data):
     if binary is None:
         raise resolve.HelperUnavailable('exec: "docker-credential-%s": executable file not found in $PATH' % name)
     try:
-        proc = subprocess.run([binary, action], input=data, capture_output=True, text=True, timeout=HELPER_TIMEOUT,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise resolve.HelperUnavailable("docker-credential-%s %s: %s" % (name, action, exc))
-    return proc.returncode, proc.stdout
+        rc, out = process.run_bounded([binary, action], data.encode("utf-8"), HELPER_TIMEOUT)
+    except process.ProcessTimeout as exc:
+        raise resolve.HelperTimeout("docker-credential-%s %s %s" % (name, action, exc))
+    except OSError as exc:
+        raise resolve.HelperUnavailable("docker-credential-%s %s: %s" % (name, action, exc.strerror or exc))
+    return rc, out.decode("utf-8", "replace")
 
 
 def credentials_from(path, image):

@@ -24,6 +24,7 @@ except ImportError:  # Python < 3.11 on the target: tomlkit does the fast parse 
 
 try:
     import tomlkit
+    from tomlkit.container import Container
     from tomlkit.exceptions import ParseError as TomlkitParseError
     from tomlkit.items import AoT, Array, Comment, InlineTable, Table, Whitespace
     HAS_TOMLKIT = True
@@ -62,6 +63,7 @@ NETWORK_FLAG = "FF_NETWORK_PER_BUILD"
 DEDICATED = ("name", "docker", "environment", "feature_flags", "url", "executor")
 # The indentation GitLab Runner itself writes for [[runners]] content.
 RUNNER_STEP = "  "
+BOM = "\ufeff"
 
 
 class ConfigError(Exception):
@@ -71,8 +73,18 @@ class ConfigError(Exception):
 # ---------------------------------------------------------------- parsing
 
 
+def split_bom(text):
+    """(BOM or "", rest of the text). GitLab Runner's TOML decoder (BurntSushi/toml >= 1.3; the runner pins
+    1.6.0) skips a UTF-8 BOM at the start; tomllib and tomlkit refuse it, so it is cut off for them and put
+    back when the file is rewritten."""
+    if text.startswith(BOM):
+        return BOM, text[len(BOM):]
+    return "", text
+
+
 def parse(text):
     """Plain data of a TOML text (fast parser), or ConfigError naming line and column."""
+    text = split_bom(text)[1]
     try:
         if _fast_toml is not None:
             return _fast_toml.loads(text)
@@ -465,6 +477,13 @@ class _Style:
         return found if found is not None else self.keys_of(container, is_root)
 
 
+def _is_inline(container):
+    """Whether new keys of this container must be written inline: an inline table, or what tomlkit < 0.12
+    returns for an entry of an inline array (`runners = [{...}]`), a bare Container."""
+    return isinstance(container, InlineTable) or (
+        isinstance(container, Container) and not isinstance(container, tomlkit.TOMLDocument))
+
+
 def _to_toml(value):
     if isinstance(value, str) and '"' in value and "'" not in value and not _CONTROL.search(value):
         return tomlkit.string(value, literal=True)  # JSON stays readable instead of \" escaped
@@ -486,13 +505,17 @@ def _is_table_list(value):
 
 
 def _set_item(container, key, value, key_indent, table_indent, step):
-    inline = isinstance(container, InlineTable)
+    inline = _is_inline(container)
     if isinstance(value, dict):
         container[key] = _new_table(value, table_indent, step, inline)
         return
     if _is_table_list(value):
-        _set_tables(container, key, value, table_indent, step)
-        return
+        if not (isinstance(container, Table) and container.is_super_table()):
+            _set_tables(container, key, value, table_indent, step)
+            return
+        # A table written with dotted keys (`docker.image = ...`) or only through its sub-tables has no
+        # header of its own to put [[...]] entries under: tomlkit would write them at the wrong path.
+        value = _inline_tables(value, multiline=False)
     existed = key in container
     if existed or inline or not isinstance(container, (Table, tomlkit.TOMLDocument)):
         container[key] = _to_toml(value)
@@ -520,15 +543,21 @@ def _after_last_plain_key(body):
     return after
 
 
+def _inline_tables(values, multiline):
+    """An array of inline tables, one per line when multiline and there is more than one."""
+    array = tomlkit.array()
+    array.extend(_new_table(v, "", "", inline=True) for v in values)
+    if multiline and len(values) > 1:
+        array.multiline(True)
+    return array
+
+
 def _set_tables(container, key, values, table_indent, step):
     """An array of tables (services), edited entry by entry so comments of kept entries survive."""
     existing = container.get(key) if key in container else None
-    if isinstance(existing, Array) or isinstance(container, InlineTable):
-        array = tomlkit.array()
-        array.extend(_new_table(v, "", "", inline=True) for v in values)
-        if len(values) > 1:
-            array.multiline(True)
-        container[key] = array
+    if isinstance(existing, Array) or _is_inline(container):
+        # an inline table stays on its line
+        container[key] = _inline_tables(values, multiline=not _is_inline(container))
         return
     if not isinstance(existing, AoT):
         array = tomlkit.aot()
@@ -569,7 +598,8 @@ def _set_path(root, path, value, style, is_root):
         if key not in container or not isinstance(container[key], (Table, dict)):
             if value is None:
                 return
-            container[key] = _new_table({}, style.tables_of(container, root_level), style.step)
+            container[key] = _new_table({}, style.tables_of(container, root_level), style.step,
+                                        inline=_is_inline(container))
         container = container[key]
     leaf_is_root = is_root and len(path) == 1
     key = path[-1]
@@ -626,6 +656,10 @@ def _set_environment(table, planned_env, style):
 
 def _add_runner(doc):
     runners = doc.get("runners")
+    if isinstance(runners, Array):  # runners = [{...}]: the new runner is one more inline table there
+        _comma_after_last_value(runners)
+        runners.append(tomlkit.inline_table())
+        return runners[len(runners) - 1]
     header = ""
     if runners is None:
         header = "\n" if doc.body and not _ends_with_blank_line(_last_body(doc)) else ""
@@ -665,8 +699,9 @@ def _ends_with_blank_line(body):
 
 def render(planned):
     """The new file text for a plan, built on the comment-preserving tomlkit document."""
+    bom, text = split_bom(planned["text"])
     try:
-        doc = tomlkit.parse(planned["text"])
+        doc = tomlkit.parse(text)
     except TomlkitParseError as exc:
         raise ConfigError("cannot parse TOML: %s" % exc) from exc
     style = _Style(doc)
@@ -693,7 +728,7 @@ def render(planned):
         _body(_deepest_last(table)).append((None, Whitespace(tail)))
     for index in sorted(removals, reverse=True):
         _remove_runner(doc, index)
-    return _line_endings_like(planned["text"], tomlkit.dumps(doc))
+    return bom + _line_endings_like(text, tomlkit.dumps(doc))
 
 
 def _trivia_start(body):
@@ -750,6 +785,9 @@ def _remove_runner(doc, index):
     """Delete a [[runners]] table and move the comments above the next runner (kept by tomlkit at the
     end of the deleted one) to where the deleted runner's own comments were."""
     runners = doc["runners"]
+    if isinstance(runners, Array):  # runners = [{...}]: comments stay where they are
+        del runners[index]
+        return
     own_body, own_start, own_end = _header_trivia(doc, index)
     tail = _body(_deepest_last(runners.body[index]))
     moved = _tail_text(tail)
@@ -765,6 +803,55 @@ def _line_endings_like(old_text, new_text):
     """tomlkit writes new lines as LF; a CRLF file (Windows runners) stays CRLF throughout."""
     if old_text.count("\r\n") * 2 > old_text.count("\n"):
         return new_text.replace("\r\n", "\n").replace("\n", "\r\n")
+    return new_text
+
+
+# ---------------------------------------------------------------- layouts tomlkit edits less well
+
+LAYOUT_HINT = ("this file writes runners as %s; rewrite them as [[runners]] tables with [runners.docker], "
+               "[[runners.docker.services]] ... headers (the layout GitLab Runner itself writes) and run again")
+
+
+def _dotted_or_inline(table):
+    """Whether a runner table (or a table inside it) holds dotted keys or inline tables."""
+    for key, item in _body(table):
+        if key is not None and (key.is_dotted() or isinstance(item, InlineTable)):
+            return True
+        if isinstance(item, Table) and _dotted_or_inline(item):
+            return True
+    return False
+
+
+def layout_note(text):
+    """What to change when a runner layout could not be edited, or "" for the usual layout."""
+    try:
+        runners = tomlkit.parse(split_bom(text)[1]).get("runners")
+    except TomlkitParseError:
+        return ""
+    if isinstance(runners, Array):
+        return LAYOUT_HINT % "an inline array (runners = [{...}])"
+    if isinstance(runners, AoT) and any(_dotted_or_inline(table) for table in runners.body):
+        return LAYOUT_HINT % "dotted keys (docker.image = ...) or inline tables"
+    return ""
+
+
+def render_checked(planned, desired):
+    """The new text of a plan, re-read and verified before anything may write it. A layout tomlkit cannot
+    edit gives a ConfigError that says what to change, never an internal error."""
+    try:
+        new_text = render(planned)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        note = layout_note(planned["text"]) or "edit the file by hand"
+        raise ConfigError("cannot edit the file in place (%s: %s); nothing written; %s"
+                          % (type(exc).__name__, exc, note)) from exc
+    try:
+        verify(planned, desired, new_text)
+    except ConfigError as exc:  # the file itself parsed: what fails here is the edit
+        message = str(exc)
+        if not message.startswith("internal check failed"):
+            message = "internal check failed: the edited text would not parse (%s); nothing written" % message
+        note = layout_note(planned["text"])
+        raise ConfigError("%s%s" % (message, "; " + note if note else "")) from exc
     return new_text
 
 
@@ -876,7 +963,8 @@ def masked_text(text, found=None):
     """
     if not text:
         return text or ""
+    bom, text = split_bom(text)
     found = text_secrets(text) | set(found or ())
     doc = tomlkit.parse(text)
     _mask_strings(doc, found)
-    return secrets.mask(tomlkit.dumps(doc), found)
+    return bom + secrets.mask(tomlkit.dumps(doc), found)

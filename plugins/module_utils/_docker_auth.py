@@ -331,12 +331,44 @@ def dump_config_json(data):
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+BOM = "\ufeff"
+GO_JSON_BOM = ("it starts with a UTF-8 byte order mark (BOM), which Go's JSON decoder (Docker's and the runner's) "
+               "rejects (invalid character 'ï' looking for beginning of value)")
+
+
+BOM_DROPPED = ("%s started with a UTF-8 byte order mark (BOM): Docker and the runner cannot read such a file (Go's "
+               "JSON decoder rejects it, so the runner used none of its credentials); it is written without it")
+
+
+def strip_bom(text):
+    """(text without a leading BOM, whether it had one). docker_config writes config.json as the Docker CLI
+    does, which is without one: the only form Docker and the runner can read."""
+    if text is not None and text.startswith(BOM):
+        return text[len(BOM):], True
+    return text, False
+
+
+def _refuse_constant(name):
+    raise AuthConfigError("cannot parse JSON: %s is not a JSON value; Go's JSON decoder (Docker's and the runner's) "
+                          "rejects NaN and Infinity, so the runner cannot read this file" % name)
+
+
+def go_json_decoder():
+    """A JSONDecoder that refuses NaN, Infinity and -Infinity like Go's encoding/json (Python reads them)."""
+    return json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def parse_config_json(text):
-    """Parsed config.json; ValueError with line and column when it is not a JSON object."""
+    """Parsed config.json; AuthConfigError with line and column when it is not a JSON object, or for what
+    Go's decoder refuses (a BOM, NaN, Infinity): the runner could not read the file."""
     if text is None or not text.strip():
         return {}
+    if text.startswith(BOM):
+        raise AuthConfigError("cannot parse JSON: %s" % GO_JSON_BOM)
     try:
-        data = json.loads(text)
+        data = go_json_decoder().decode(text)
+    except AuthConfigError:
+        raise
     except ValueError as exc:
         raise AuthConfigError("cannot parse JSON: %s" % exc)
     if not isinstance(data, dict):

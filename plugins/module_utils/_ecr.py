@@ -279,10 +279,18 @@ def _require_boto3():
 USER_AGENT_EXTRA = "runnerkit.gitlab_runner/ecr_authorization"
 
 
-def client_config(fips=False, dual_stack=False, custom_endpoint=False):
-    """botocore Config: FIPS / dual-stack endpoint variants (not with a custom endpoint), few retries."""
-    kwargs = dict(user_agent_extra=USER_AGENT_EXTRA, connect_timeout=10, read_timeout=30,
-                  retries={"mode": "standard", "max_attempts": 3})
+# Seconds botocore waits to connect and for each read, and retries after the first attempt: an endpoint
+# that never answers fails after about TIMEOUT * (RETRIES + 1) seconds plus a few seconds of backoff.
+DEFAULT_TIMEOUT = 10
+DEFAULT_RETRIES = 2
+
+
+def client_config(fips=False, dual_stack=False, custom_endpoint=False, timeout=DEFAULT_TIMEOUT,
+                  retries=DEFAULT_RETRIES):
+    """botocore Config: FIPS / dual-stack endpoint variants (not with a custom endpoint), bounded waits."""
+    # botocore's `max_attempts` counts retries only (the old 3 meant 4 attempts of 30 s: two minutes)
+    kwargs = dict(user_agent_extra=USER_AGENT_EXTRA, connect_timeout=timeout, read_timeout=timeout,
+                  retries={"mode": "standard", "total_max_attempts": retries + 1})
     if not custom_endpoint:
         kwargs.update(use_fips_endpoint=fips, use_dualstack_endpoint=dual_stack)
     return Config(**kwargs)
@@ -290,16 +298,30 @@ def client_config(fips=False, dual_stack=False, custom_endpoint=False):
 
 ConnectionOptions = collections.namedtuple(
     "ConnectionOptions",
-    "profile access_key secret_key session_token role_arn role_session_name endpoint_url ca_bundle validate_certs")
+    "profile access_key secret_key session_token role_arn role_session_name endpoint_url ca_bundle validate_certs "
+    "timeout retries")
 
 
 def connection_options(params):
-    """ConnectionOptions from module params (missing keys are None; validate_certs defaults to True)."""
+    """ConnectionOptions from module params (missing keys are None; validate_certs defaults to True,
+    timeout and retries to DEFAULT_TIMEOUT and DEFAULT_RETRIES)."""
     values = {name: params.get(name) for name in ConnectionOptions._fields}
     values["ca_bundle"] = params.get("aws_ca_bundle", values.get("ca_bundle"))
     if values["validate_certs"] is None:
         values["validate_certs"] = True
+    if values["timeout"] is None:
+        values["timeout"] = DEFAULT_TIMEOUT
+    if values["retries"] is None:
+        values["retries"] = DEFAULT_RETRIES
+    if values["timeout"] <= 0 or values["retries"] < 0:
+        raise ECRError("timeout must be at least 1 second and retries must not be negative (got %s and %s)"
+                       % (values["timeout"], values["retries"]))
     return ConnectionOptions(**values)
+
+
+def options_config(options, fips=False, dual_stack=False, custom_endpoint=False):
+    """client_config with the timeout and retries of the module options."""
+    return client_config(fips, dual_stack, custom_endpoint, options.timeout, options.retries)
 
 
 def _verify(options):
@@ -325,7 +347,7 @@ def make_session(options):
 
 def assume_role(session, options, region, registries):
     """A Session with the credentials of `role_arn`, assumed through STS in `region`."""
-    sts = session.client("sts", region_name=region, verify=_verify(options), config=client_config())
+    sts = session.client("sts", region_name=region, verify=_verify(options), config=options_config(options))
     try:
         response = sts.assume_role(RoleArn=options.role_arn,
                                    RoleSessionName=options.role_session_name or "runnerkit-ecr-authorization")
@@ -343,7 +365,7 @@ def make_client(session, registry, options):
     """The ecr or ecr-public client for a registry: region from the host, endpoint variant from the host."""
     custom = bool(options.endpoint_url) and registry.service == "ecr"
     kwargs = dict(region_name=registry.region, verify=_verify(options),
-                  config=client_config(registry.fips, registry.dual_stack, custom))
+                  config=options_config(options, registry.fips, registry.dual_stack, custom))
     if custom:
         kwargs["endpoint_url"] = options.endpoint_url
     try:
@@ -450,7 +472,9 @@ def describe_error(exc, registries, action, permission=None):
         return ("%s for %s failed: the endpoint is unreachable (%s). Check the network, the proxy settings "
                 "(HTTPS_PROXY/NO_PROXY) and endpoint_url" % (action, names, exc))
     if isinstance(exc, errors.ReadTimeoutError):
-        return "%s for %s failed: the endpoint did not answer in time (%s)" % (action, names, exc)
+        return ("%s for %s failed: the endpoint did not answer in time (%s). Every attempt waits `timeout` seconds "
+                "for an answer and `retries` attempts follow the first; raise them only for a slow endpoint"
+                % (action, names, exc))
     if isinstance(exc, errors.BotoCoreError):
         return "%s for %s failed: %s" % (action, names, exc)
     return "%s for %s failed: %s: %s" % (action, names, type(exc).__name__, exc)

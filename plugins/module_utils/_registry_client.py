@@ -9,25 +9,35 @@ GET /v2/ -> 401 challenge -> Basic credentials or a Bearer token from the realm 
 POST refresh_token for identity tokens, anonymous GET) -> HEAD of the manifest, accepting Docker and
 OCI manifests and manifest lists/indexes, digest from Docker-Content-Digest (or sha256 of the body).
 
-Results are plain dicts: status ok | unauthorized | not_found | unreachable | error, digest,
-reachable, authenticated, auth_scheme and a message that never holds a secret.
+Results are plain dicts: status ok | unauthorized | not_found | unreachable | timeout | error,
+digest, reachable, authenticated, auth_scheme and a message that never holds a secret.
+
+Every wait is bounded by one deadline over the whole probe of an image (all its requests): the
+socket timeout is set to the time left before the connect, the TLS handshake (Python bounds a
+handshake as a whole) and every single read and send, so a server that trickles one byte a second
+cannot stretch it. Only a proxy's answer to CONNECT is read with a per-read timeout (the time left
+at connect), as http.client reads it inside connect().
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import glob
 import hashlib
 import http.client
+import io
 import json
 import os
 import re
 import socket
 import ssl
+import time
 import urllib.parse
 import urllib.request
 
 OK, UNAUTHORIZED, NOT_FOUND, UNREACHABLE, ERROR = "ok", "unauthorized", "not_found", "unreachable", "error"
+TIMEOUT = "timeout"
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -113,6 +123,76 @@ class ProbeFailure(Exception):
         self.status, self.message, self.reachable = status, message, reachable
 
 
+class DeadlinePassed(socket.timeout):
+    """The probe's deadline passed before or during a socket operation."""
+
+
+def time_left(deadline):
+    """Seconds until the deadline (a time.monotonic() value); DeadlinePassed when none are left."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlinePassed("deadline passed")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """What sock.makefile("rb") gives http.client, with the socket timeout set to the time left before
+    every read: the per-read timeout alone lets a trickling server keep a response open forever."""
+
+    def __init__(self, sock, deadline):
+        super().__init__()
+        self._sock, self._deadline = sock, deadline
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        self._sock.settimeout(time_left(self._deadline))
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineSocket:
+    """The connected socket as http.client uses it (sendall, makefile, close), bounded by a deadline."""
+
+    def __init__(self, sock, deadline):
+        self._sock, self._deadline = sock, deadline
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def sendall(self, data, *args):
+        self._sock.settimeout(time_left(self._deadline))  # sendall's timeout is over the whole call
+        return self._sock.sendall(data, *args)
+
+    def makefile(self, mode="r", **_kwargs):
+        if mode != "rb":
+            raise ValueError("only binary reads are bounded by the deadline")
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def close(self):
+        self._sock.close()
+
+
+class _DeadlineMixin:
+    """Connect with the time left (TCP connect and TLS handshake are each bounded as a whole by the
+    socket timeout), then bound every later read and send by the deadline."""
+
+    deadline = None
+
+    def connect(self):
+        self.timeout = time_left(self.deadline)
+        super().connect()
+        self.sock = _DeadlineSocket(self.sock, self.deadline)
+
+
+class _HTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
+    pass
+
+
 class Transport:
     """HTTPS requests with TLS verification (system CAs + ca_file + Docker's certs.d), proxies from
     the environment, and redirects (Authorization is dropped when a redirect leaves the host)."""
@@ -121,6 +201,19 @@ class Transport:
         self.ca_file, self.validate_certs, self.timeout = ca_file, validate_certs, timeout
         self.certs_dirs = certs_dirs or ()
         self._contexts = {}
+        self._deadline = None
+
+    @contextlib.contextmanager
+    def deadline(self):
+        """All requests inside share one deadline, `timeout` seconds from now (nested: the outer one)."""
+        if self._deadline is not None:
+            yield
+            return
+        self._deadline = time.monotonic() + self.timeout
+        try:
+            yield
+        finally:
+            self._deadline = None
 
     def context(self, host):
         if host not in self._contexts:
@@ -138,33 +231,31 @@ class Transport:
             self._contexts[host] = context
         return self._contexts[host]
 
-    def _connection(self, scheme, netloc):
+    def _connection(self, scheme, netloc, deadline):
         host, port = _split_netloc(netloc, 443 if scheme == "https" else 80)
         proxy = None
         proxies = urllib.request.getproxies()
         if proxies.get(scheme) and not urllib.request.proxy_bypass(host):
             proxy = urllib.parse.urlsplit(proxies[scheme] if "://" in proxies[scheme] else "http://" + proxies[scheme])
+        target = (proxy.hostname, proxy.port or 8080) if proxy is not None else (host, port)
         if scheme == "https":
-            if proxy is not None:
-                conn = http.client.HTTPSConnection(proxy.hostname, proxy.port or 8080, timeout=self.timeout,
-                                                   context=self.context(netloc))
-                conn.set_tunnel(host, port)
-                return conn
-            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.context(netloc))
+            conn = _HTTPSConnection(target[0], target[1], timeout=self.timeout, context=self.context(netloc))
+        else:
+            conn = _HTTPConnection(target[0], target[1], timeout=self.timeout)
+        conn.deadline = deadline
         if proxy is not None:
-            conn = http.client.HTTPConnection(proxy.hostname, proxy.port or 8080, timeout=self.timeout)
             conn.set_tunnel(host, port)
-            return conn
-        return http.client.HTTPConnection(host, port, timeout=self.timeout)
+        return conn
 
     def request(self, method, url, headers=None, body=None):
         headers = dict(headers or {})
         headers.setdefault("User-Agent", USER_AGENT)
+        deadline = self._deadline if self._deadline is not None else time.monotonic() + self.timeout
         for _redirect in range(MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
             if parts.scheme not in ("https", "http"):
                 raise ProbeFailure(ERROR, "refusing to follow %s (only https and http)" % _safe_url(url))
-            conn = self._connection(parts.scheme, parts.netloc)
+            conn = self._connection(parts.scheme, parts.netloc, deadline)
             target = parts.path or "/"
             if parts.query:
                 target += "?" + parts.query
@@ -173,17 +264,22 @@ class Transport:
                 response = conn.getresponse()
                 data = response.read() if method != "HEAD" else b""
                 result = Response(response.status, response.getheaders(), data)
+            except DeadlinePassed:
+                raise self._timed_out(parts.netloc)
             except ssl.SSLCertVerificationError as exc:
                 message = ("TLS: the certificate of %s is not trusted (%s); give ca_file or put the CA in %s/%s/ca.crt"
                            % (parts.netloc, exc.verify_message or exc, DOCKER_CERTS_DIR, parts.netloc))
                 raise ProbeFailure(UNREACHABLE, message, reachable=False)
             except ssl.SSLError as exc:
+                if time.monotonic() >= deadline:
+                    raise self._timed_out(parts.netloc)
                 raise ProbeFailure(UNREACHABLE, "TLS handshake with %s failed: %s" % (parts.netloc, exc),
                                    reachable=False)
             except (socket.timeout, TimeoutError):
-                raise ProbeFailure(UNREACHABLE, "%s did not answer within %s s" % (parts.netloc, self.timeout),
-                                   reachable=False)
+                raise self._timed_out(parts.netloc)
             except (OSError, http.client.HTTPException) as exc:
+                if time.monotonic() >= deadline:  # an error the deadline caused (a TLS read cut short)
+                    raise self._timed_out(parts.netloc)
                 raise ProbeFailure(UNREACHABLE, "cannot connect to %s: %s" % (parts.netloc, exc), reachable=False)
             finally:
                 conn.close()
@@ -197,6 +293,10 @@ class Transport:
                 continue
             return result
         raise ProbeFailure(ERROR, "too many redirects from %s" % _safe_url(url))
+
+    def _timed_out(self, netloc):
+        return ProbeFailure(TIMEOUT, "%s did not answer in time: the probe of an image may take %s s in all"
+                            % (netloc, self.timeout), reachable=False)
 
 
 def _split_netloc(netloc, default_port):
@@ -306,42 +406,50 @@ def probe(image, creds=None, transport=None, follow_tag=False):
         return result
     base = "https://" + api
     try:
-        ping = transport.request("GET", base + "/v2/")
-        result["reachable"] = True
-        authorization = None
-        if ping.status == 401:
-            scheme, params = parse_challenge(ping.headers.get("www-authenticate"))
-            result["auth_scheme"] = scheme
-            if scheme == "basic":
-                if creds and not (creds.identity_token or creds.registry_token):
-                    authorization = _basic(creds.username, creds.password)
-                    check = transport.request("GET", base + "/v2/", {"Authorization": authorization})
-                    if check.status == 401:
-                        raise ProbeFailure(UNAUTHORIZED, "%s refused the credentials of %s (wrong user name or "
-                                           "password)" % (registry, creds.who()))
-                    result["authenticated"] = check.status == 200
-            elif scheme == "bearer":
-                authorization = "Bearer " + _token(transport, params, repository, creds, registry)
-                result["authenticated"] = bool(creds)
-            else:
-                raise ProbeFailure(ERROR, "%s asks for an unsupported authentication scheme %r" % (registry, scheme))
-        elif ping.status != 200:
-            raise ProbeFailure(ERROR, "GET %s/v2/ answered HTTP %d: not a Docker Registry HTTP API v2 endpoint"
-                               % (base, ping.status))
-        found = _manifest(transport, base, repository, digest or tag or "latest", authorization)
-        if isinstance(found, Response):
-            raise _manifest_failure(found, registry, repository, digest or tag or "latest", creds)
-        result.update(status=OK, digest=found)
-        if digest and found != digest:
-            result["message"] = "the registry serves %s under %s" % (found, digest)
-        if follow_tag and tag and digest:
-            moved = _manifest(transport, base, repository, tag, authorization)
-            if isinstance(moved, Response):
-                raise _manifest_failure(moved, registry, repository, tag, creds)
-            result["tag_digest"] = moved
+        with transport.deadline():
+            authorization = _authorize(transport, base, registry, repository, creds, result)
+            found = _manifest(transport, base, repository, digest or tag or "latest", authorization)
+            if isinstance(found, Response):
+                raise _manifest_failure(found, registry, repository, digest or tag or "latest", creds)
+            result.update(status=OK, digest=found)
+            if digest and found != digest:
+                result["message"] = "the registry serves %s under %s" % (found, digest)
+            if follow_tag and tag and digest:
+                moved = _manifest(transport, base, repository, tag, authorization)
+                if isinstance(moved, Response):
+                    raise _manifest_failure(moved, registry, repository, tag, creds)
+                result["tag_digest"] = moved
     except ProbeFailure as exc:
         result.update(status=exc.status, message=exc.message)
     return result
+
+
+def _authorize(transport, base, registry, repository, creds, result):
+    """The ping and the challenge: the Authorization header for the manifest requests (None: anonymous)."""
+    ping = transport.request("GET", base + "/v2/")
+    result["reachable"] = True
+    if ping.status == 200:
+        return None
+    if ping.status != 401:
+        raise ProbeFailure(ERROR, "GET %s/v2/ answered HTTP %d: not a Docker Registry HTTP API v2 endpoint"
+                           % (base, ping.status))
+    scheme, params = parse_challenge(ping.headers.get("www-authenticate"))
+    result["auth_scheme"] = scheme
+    if scheme == "basic":
+        if not creds or creds.identity_token or creds.registry_token:
+            return None
+        authorization = _basic(creds.username, creds.password)
+        check = transport.request("GET", base + "/v2/", {"Authorization": authorization})
+        if check.status == 401:
+            raise ProbeFailure(UNAUTHORIZED, "%s refused the credentials of %s (wrong user name or password)"
+                               % (registry, creds.who()))
+        result["authenticated"] = check.status == 200
+        return authorization
+    if scheme == "bearer":
+        authorization = "Bearer " + _token(transport, params, repository, creds, registry)
+        result["authenticated"] = bool(creds)
+        return authorization
+    raise ProbeFailure(ERROR, "%s asks for an unsupported authentication scheme %r" % (registry, scheme))
 
 
 def _manifest_failure(response, registry, repository, reference, creds):

@@ -62,12 +62,20 @@ class HelperUnavailable(Exception):
     """The helper binary cannot be run (not on PATH, not executable, cannot switch user)."""
 
 
+class HelperTimeout(HelperUnavailable):
+    """The helper did not answer within the timeout and was killed (the runner would wait forever)."""
+
+
 class SourceError(Exception):
     """The source is discarded whole by the runner; the message says why."""
 
 
 class PathTraversal(SourceError):
     """A helper name with a path: the runner aborts resolution, so every pull fails."""
+
+
+class SourceTimeout(SourceError):
+    """A helper of the source timed out: the source is discarded, its images are reported as timeout."""
 
 
 # ---------------------------------------------------------------- small Go semantics
@@ -146,12 +154,17 @@ def _fields(mapping, names):
 
 
 def _first_json_value(text):
-    """json.NewDecoder(r).Decode: the first JSON value of the text; trailing text is not read."""
+    """json.NewDecoder(r).Decode: the first JSON value of the text; trailing text is not read. Like Go, a
+    BOM, NaN and Infinity are errors."""
     stripped = text.lstrip(" \t\r\n")
     if not stripped:
         return None
+    if stripped.startswith(auth.BOM):
+        raise SourceError("invalid JSON: %s" % auth.GO_JSON_BOM)
     try:
-        value, _end = json.JSONDecoder().raw_decode(stripped)
+        value, _end = auth.go_json_decoder().raw_decode(stripped)
+    except auth.AuthConfigError as exc:
+        raise SourceError("invalid JSON: %s" % str(exc).replace("cannot parse JSON: ", ""))
     except ValueError as exc:
         raise SourceError("invalid JSON: %s" % exc)
     return value
@@ -302,6 +315,8 @@ def _store_entries(config, run_helper, check_helper):
             creds = _creds(answer) if answer else {}
             address = static["serveraddress"] if static else (server if answer else "")
             out[server] = _entry(server, address, KIND_STORE, store, creds)
+    except HelperTimeout as exc:
+        raise SourceTimeout(str(exc))
     except HelperUnavailable as exc:
         raise SourceError(str(exc))
     return out
@@ -322,6 +337,8 @@ def _helper_entries(config, run_helper, check_helper):
             continue
         try:
             answer = helper_get(run_helper, name, key)
+        except HelperTimeout as exc:
+            raise SourceTimeout(str(exc))
         except HelperUnavailable as exc:
             raise SourceError(str(exc))
         out[key] = _entry(key, key if answer else "", KIND_HELPER, name, _creds(answer) if answer else {})
@@ -352,7 +369,7 @@ def read_source(source, origin, text, run_helper=None, check_helper=None):
         result.update(status="aborts", error=str(exc))
         return result
     except SourceError as exc:
-        result.update(status="discarded", error=str(exc))
+        result.update(status="discarded", error=str(exc), timed_out=isinstance(exc, SourceTimeout))
         return result
     result["status"] = "used"
     result["entries"] = [merged[key] for key in sorted(merged)]
@@ -458,6 +475,9 @@ def source_problems(source):
     if source["status"] == "aborts":
         problems.append("%s: %s; the runner aborts credential resolution, so every image pull of the job fails"
                         % (label, source["error"]))
+    elif source.get("timed_out"):
+        problems.append("%s: %s; the runner has no time limit there and would hang every job that pulls through this "
+                        "source; the audit goes on as if the source were discarded" % (label, source["error"]))
     elif source["status"] == "discarded":
         problems.append("%s is discarded whole by the runner (%s); none of its credentials, static auths included, "
                         "are used" % (label, source["error"]))
@@ -901,6 +921,15 @@ def explain_image(image, merged, sources, now, job_registries=(), expiries=None)
             source_label(source), source["error"],
             "its key '%s' for this image is not used" % key if key else "none of its credentials are used"))
     return match, problems
+
+
+def timed_out_source(image, sources):
+    """The discarded source whose helper timed out and that may have held this image's credentials."""
+    image_path = auth.image_registry_path(image)
+    for source in sources:
+        if source.get("timed_out") and _would_match(source, image_path) is not None:
+            return source
+    return None
 
 
 def _would_match(source, image_path):

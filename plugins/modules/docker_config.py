@@ -121,6 +121,10 @@ notes:
   - GitLab Runner's Docker executor reads C(config.json) from the home directory of the user the runner process
     runs as (root for a package install), even when jobs run with C(--user).
   - skopeo and podman read C(auths) and C(credHelpers) of this file too, but ignore C(credsStore).
+  - The file is read as Go's JSON decoder (Docker's and the runner's) reads it. C(NaN) and C(Infinity), which
+    Python would accept, are refused with a message. A UTF-8 byte order mark (BOM) at the start makes Docker and
+    the runner ignore the whole file, so it is read past and the file is written without it (a change, with a
+    warning).
 seealso:
   - module: runnerkit.gitlab_runner.runner_config
   - plugin: runnerkit.gitlab_runner.docker_auth_config
@@ -220,10 +224,16 @@ def directory_differs(module, directory, uid, gid):
 
 
 def plan(text, module, entries, keep):
-    current = auth.parse_config_json(text)
+    current = auth.parse_config_json(auth.strip_bom(text)[0])
     params = module.params
     return current, auth.plan_config_json(current, entries, params["creds_store"], params["allow_creds_store"],
                                           params["exclusive"], keep)
+
+
+def needs_writing(text, current, new, stat, uid, gid):
+    """A missing file, new content, a BOM to drop, or the wrong mode or owner."""
+    return (text is None or new != current or auth.strip_bom(text)[1]
+            or attributes_differ(stat, FILE_MODE, uid, gid))
 
 
 def run(module, path):
@@ -234,7 +244,7 @@ def run(module, path):
     fix_directory = directory_differs(module, directory, uid, gid)
     text, stat = files.read_text(path)
     current, (new, changes, more) = plan(text, module, entries, keep)
-    changed = text is None or new != current or attributes_differ(stat, FILE_MODE, uid, gid)
+    changed = needs_writing(text, current, new, stat, uid, gid)
     if (changed or fix_directory) and not module.check_mode:
         files.ensure_directory(directory, DIR_MODE, uid, gid)
         if fix_directory:
@@ -242,9 +252,11 @@ def run(module, path):
         with files.locked(path, uid, gid):
             text, stat = files.read_text(path)
             current, (new, changes, more) = plan(text, module, entries, keep)
-            changed = text is None or new != current or attributes_differ(stat, FILE_MODE, uid, gid)
+            changed = needs_writing(text, current, new, stat, uid, gid)
             if changed:
                 files.atomic_write(path, auth.dump_config_json(new), stat=stat, mode=FILE_MODE, owner=uid, group=gid)
+    if auth.strip_bom(text)[1]:
+        more.append(auth.BOM_DROPPED % path)
     return dict(changed=changed or fix_directory, changes=changes, before=current if text is not None else None,
                 after=new, warnings=warnings + more)
 

@@ -114,6 +114,20 @@ options:
     description: The session name for O(role_arn), shown in CloudTrail.
     type: str
     default: runnerkit-ecr-authorization
+  timeout:
+    description:
+      - Seconds to wait for a connection to an AWS endpoint (ECR, ECR Public, STS), and for each answer on it
+        (the botocore C(connect_timeout) and C(read_timeout)).
+      - An endpoint that never answers makes the module fail after about O(timeout) * (O(retries) + 1) seconds,
+        plus a few seconds of backoff between the attempts.
+    type: int
+    default: 10
+  retries:
+    description:
+      - How many times a failed or timed-out request is tried again (botocore's C(standard) retry mode, with
+        C(total_max_attempts) of O(retries) + 1). V(0) tries once.
+    type: int
+    default: 2
 notes:
   - The user name of private ECR and ECR Public tokens is C(AWS). The token is valid for 12 hours, for every
     registry in that region the AWS identity may read; it is not bound to a host.
@@ -288,6 +302,8 @@ ARGUMENT_SPEC = dict(
     session_token=dict(type="str", aliases=["aws_session_token", "security_token"], no_log=True),
     role_arn=dict(type="str"),
     role_session_name=dict(type="str", default="runnerkit-ecr-authorization"),
+    timeout=dict(type="int", default=10),
+    retries=dict(type="int", default=2),
 )
 
 

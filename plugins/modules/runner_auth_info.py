@@ -118,7 +118,12 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds to wait for each registry request and each helper run.
+    description:
+      - Seconds one helper run may take, and seconds the probe of one image may take in all (every registry
+        request of it together, however slowly the registry sends its answer).
+      - A helper still running then is killed with its whole process group; its images get the probe status
+        V(timeout), the helper is not run again in this audit, and the audit goes on with the other images and
+        runners. A probe past its time gets the status V(timeout) too.
     type: int
     default: 10
 notes:
@@ -127,6 +132,11 @@ notes:
   - Helpers are looked up like Go's C(exec.LookPath) on O(runner_path) and must be executable by O(user). During
     the probe they get the environment of the O(service) unit plus C(PATH) and C(HOME); the rest of the module's
     environment is passed through as well.
+  - The output of a failing helper is never shown (it may hold the secret), only its exit status and the helper
+    protocol's own messages such as C(credentials not found in native keychain).
+  - Docker config files and C(DOCKER_AUTH_CONFIG) values are read as Go's JSON decoder reads them - a UTF-8 byte
+    order mark (BOM), C(NaN) or C(Infinity) makes the runner discard that source, and is reported. A
+    C(config.toml) may start with a BOM (the runner's TOML decoder skips it).
 seealso:
   - module: runnerkit.gitlab_runner.runner_config
   - module: runnerkit.gitlab_runner.docker_config
@@ -207,8 +217,8 @@ images:
       elements: str
     probe:
       description:
-        - With O(probe=true) - C(status) (V(ok), V(unauthorized), V(not_found), V(unreachable), V(error), or
-          V(skipped) when the image cannot be checked from the host), C(digest), C(tag_digest) (what the tag points
+        - With O(probe=true) - C(status) (V(ok), V(unauthorized), V(not_found), V(unreachable), V(timeout), V(error),
+          or V(skipped) when the image cannot be checked from the host), C(digest), C(tag_digest) (what the tag points
           to now, for C(name:tag@digest) references), C(reachable), C(authenticated), C(auth_scheme), C(message).
         - V(null) without probe.
       type: dict
@@ -283,6 +293,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as toml
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _process as process
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _registry_client as registry
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _report as report
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _resolve as resolve
@@ -401,9 +412,11 @@ class Helpers:
 
     def __init__(self, module, user, runner_path, unit_env, home):
         self.module, self.user, self.runner_path = module, user, runner_path
+        self.timeout = module.params["timeout"]
         self.env = dict(unit_env or {})
         self.env.update(PATH=runner_path, HOME=home, USER=user["name"], LOGNAME=user["name"])
         self.cache = {}
+        self.timed_out = set()
 
     def find(self, name):
         return resolve.look_path("docker-credential-" + name, self.runner_path, stat_of)[0]
@@ -437,9 +450,18 @@ class Helpers:
                 return resolve.HelperUnavailable("cannot run docker-credential-%s as user %s: that needs root and "
                                                  "runuser (use become)" % (name, self.user["name"]))
             command = [runuser, "-u", self.user["name"], "--"] + command
-        rc, out, _err = self.module.run_command(command, data=data, binary_data=True, environ_update=self.env,
-                                                cwd=self.env["HOME"] if os.path.isdir(self.env["HOME"]) else "/")
-        return rc, out
+        if name in self.timed_out:  # one hanging helper costs one timeout, not one per registry
+            return resolve.HelperTimeout("docker-credential-%s %s: not run again, it timed out before"
+                                         % (name, action))
+        try:
+            rc, out = process.run_bounded(command, data.encode("utf-8"), self.timeout, env=dict(os.environ, **self.env),
+                                          cwd=self.env["HOME"] if os.path.isdir(self.env["HOME"]) else "/")
+        except process.ProcessTimeout as exc:
+            self.timed_out.add(name)
+            return resolve.HelperTimeout("docker-credential-%s %s %s" % (name, action, exc))
+        except OSError as exc:
+            return resolve.HelperUnavailable("cannot run docker-credential-%s: %s" % (name, exc.strerror or exc))
+        return rc, out.decode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------- probing
@@ -465,6 +487,13 @@ class Prober:
 def skipped(message):
     return {"status": "skipped", "digest": None, "reachable": None, "authenticated": None, "auth_scheme": None,
             "message": message}
+
+
+def timed_out(source):
+    """The probe result of an image whose credentials are unknown because a helper hung: the runner would hang
+    on it too, and probing anonymously instead would tell nothing."""
+    return {"status": registry.TIMEOUT, "digest": None, "reachable": None, "authenticated": None, "auth_scheme": None,
+            "message": "%s: %s" % (resolve.source_label(source), source["error"])}
 
 
 # ---------------------------------------------------------------- the report
@@ -717,6 +746,8 @@ class Audit:
                 row["probe"] = skipped("GitLab sends these credentials per job; they cannot be checked from the host")
             elif match is not None and not match["known"]:
                 row["probe"] = skipped("the helper was not run, so its credentials are unknown")
+            elif resolve.timed_out_source(image, sources) is not None:
+                row["probe"] = timed_out(resolve.timed_out_source(image, sources))
             else:
                 row["probe"] = self.prober.probe(image, match)
                 moved = row["probe"].get("tag_digest")

@@ -308,13 +308,6 @@ def unmask_usernames(module):
     module.no_log_values.difference_update(public - secret)
 
 
-def render_checked(planned, desired):
-    """The new text of a plan, re-read and verified before anything may write it."""
-    new_text = core.render(planned)
-    core.verify(planned, desired, new_text)
-    return new_text
-
-
 def apply(module, path, desired):
     """Decide from a fast unlocked parse; build the tomlkit document only to write or to show a diff.
 
@@ -327,7 +320,7 @@ def apply(module, path, desired):
     new_text = backup_file = None
     if planned["changed"] and module.check_mode:
         if module._diff:
-            new_text = render_checked(planned, desired)
+            new_text = core.render_checked(planned, desired)
     elif planned["changed"]:
         files.ensure_directory(os.path.dirname(path), 0o700, uid, gid)
         with files.locked(path, uid, gid):
@@ -335,7 +328,7 @@ def apply(module, path, desired):
             planned = core.plan(text, desired)
             note_owner(planned, stat, uid, gid)
             if planned["changed"]:
-                new_text = text if planned["owner_only"] else render_checked(planned, desired)
+                new_text = text if planned["owner_only"] else core.render_checked(planned, desired)
                 backup_file = files.atomic_write(path, new_text, stat=stat, owner=uid, group=gid,
                                                  backup=module.params["backup"] and not planned["owner_only"])
     return text, planned, new_text, backup_file

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -40,13 +41,13 @@ def config_toml(path, image, services=(), environment=()):
     return str(path)
 
 
-def run_module(tmp_path, **args):
-    """Run runner_auth_info as Ansible runs a module; returns (result, raw stdout)."""
+def run_module(tmp_path, _wait=120, **args):
+    """Run runner_auth_info as Ansible runs a module (given up after _wait s); returns (result, raw stdout)."""
     args_file = tmp_path / ("args-%s.json" % hashlib.sha1(json.dumps(args, sort_keys=True).encode()).hexdigest()[:8])
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     env = dict(os.environ, PYTHONPATH=COLLECTIONS_DIR, NO_PROXY="*", no_proxy="*")
     proc = subprocess.run([sys.executable, "-m", MODULE, str(args_file)], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+                          timeout=_wait, check=False)
     try:
         result = json.loads(proc.stdout)
     except ValueError:
@@ -359,3 +360,122 @@ def test_gitlab_ci_images_and_job_docker_auth_config(registry, tmp_path):
     release = rows[("release", "$CI_REGISTRY_IMAGE/release:$CI_COMMIT_TAG")]
     assert release["probe"]["status"] == "skipped" and "set by GitLab at run time" in release["problems"][0]
     assert_no_secret(raw, "other-password", USERS["ci"])
+
+
+# ---------------------------------------------------------------- every wait is bounded (issue 12, point 4)
+
+HANG_SCRIPT = r"""#!/bin/sh
+# docker-credential-hang: never answers, and leaves a grandchild that sleeps too.
+pids="$(dirname "$0")/pids"
+echo $$ > "$pids/helper.pid"
+sh -c 'echo $$ > "$1/grandchild.pid"; exec sleep %(marker)s' grandchild "$pids" &
+exec sleep %(marker)s
+"""
+
+LEAKY_SCRIPT = r"""#!/bin/sh
+# docker-credential-leaky: fails, printing the secret on stdout and on stderr.
+echo "%(secret)s"
+echo "stderr: %(secret)s" >&2
+exit 1
+"""
+
+
+def install_script(directory, name, text):
+    path = os.path.join(directory, "docker-credential-" + name)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o755)
+    return path
+
+
+def alive(pid):
+    """Whether a process runs (a zombie waiting for a reaper that is not this test's child does not)."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def read_pid(path):
+    with open(path, encoding="utf-8") as handle:
+        return int(handle.read())
+
+
+def processes_with(marker):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and alive(int(entry)):
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                    if marker.encode() in handle.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def two_runners_toml(path, hung_image, other_image, hung_auth):
+    """Runner `hung` takes credentials from a helper in its DOCKER_AUTH_CONFIG, runner `build` from the home config."""
+    path.write_text("\n".join([
+        "concurrent = 2", "",
+        "[[runners]]", '  name = "hung"', '  url = "https://gitlab.example.com"', '  token = "%s"' % RUNNER_TOKEN,
+        '  executor = "docker"', "  environment = %s" % json.dumps(["DOCKER_AUTH_CONFIG=" + json.dumps(hung_auth)]),
+        "  [runners.docker]", '    image = "%s"' % hung_image, "",
+        "[[runners]]", '  name = "build"', '  url = "https://gitlab.example.com"', '  token = "%s"' % RUNNER_TOKEN,
+        '  executor = "docker"', "  [runners.docker]", '    image = "%s"' % other_image, ""]))
+    return str(path)
+
+
+@pytest.mark.parametrize("user", [
+    "root",
+    pytest.param("nobody", marks=pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
+                                                    reason="needs root and runuser")),
+])
+def test_hanging_helper_is_killed_with_its_process_group_and_the_audit_goes_on(registry, tmp_path, helper_dir, user):
+    # As another user the helper runs under runuser, which stays in the helper's process group.
+    marker = str(86400 + os.getpid() % 10000)  # `sleep <marker>`: finds every process the helper left
+    install_script(helper_dir, "hang", HANG_SCRIPT % {"marker": marker})
+    pids = os.path.join(helper_dir, "pids")
+    os.mkdir(pids)
+    os.chmod(pids, 0o777)
+    config = two_runners_toml(tmp_path / "config.toml", "hang.example.com/ns/app:1", registry.ref("ns/app:1"),
+                              {"credHelpers": {"hang.example.com": "hang"}})
+    docker_config = reg.write_docker_config(tmp_path / "config.json", auths={registry.host: ("ci", USERS["ci"])})
+    args = base_args(registry, config, docker_config, user=user, timeout=3, runner_path=helper_dir + ":/usr/bin:/bin")
+    started = time.monotonic()
+    try:
+        result, _raw = run_module(tmp_path, _wait=30, **args)
+        elapsed = time.monotonic() - started
+        helper_pid, grandchild_pid = (read_pid(os.path.join(pids, n)) for n in ("helper.pid", "grandchild.pid"))
+        left = processes_with("sleep\0" + marker)
+    finally:
+        for pid in processes_with("sleep\0" + marker):  # only if the test fails: leave nothing behind
+            os.kill(pid, 9)
+    assert elapsed < 3 + 2, elapsed
+    hung, build = result["images"]
+    assert (hung["runner"], hung["probe"]["status"]) == ("hung", "timeout")
+    assert "docker-credential-hang get did not finish within 3 s; it was killed with its process group" in (
+        hung["probe"]["message"])
+    assert any("DOCKER_AUTH_CONFIG of runner hung: docker-credential-hang get did not finish within 3 s" in p
+               and "would hang every job" in p for p in result["problems"])
+    # the other runner's image was still probed, with its own credentials
+    assert (build["runner"], build["source"], build["probe"]["status"]) == ("build", "home_config", "ok")
+    assert "timeout" in next(line for line in result["table"] if line.startswith("hung"))
+    # the helper, its grandchild and every process of its group are gone
+    assert not alive(helper_pid) and not alive(grandchild_pid)
+    assert left == []
+
+
+def test_failing_helper_output_never_reaches_the_result(registry, tmp_path, helper_dir):
+    secret = "leaked-helper-secret-4711"
+    install_script(helper_dir, "leaky", LEAKY_SCRIPT % {"secret": secret})
+    config = config_toml(tmp_path / "config.toml", registry.ref("ns/app:1"))
+    docker_config = tmp_path / "config.json"
+    docker_config.write_text(json.dumps({"credHelpers": {registry.host: "leaky"}}))
+    result, raw = run_module(tmp_path, **base_args(registry, config, docker_config,
+                                                   runner_path=helper_dir + ":/usr/bin:/bin"))
+    assert secret not in raw
+    assert any("error getting credentials - err: exit status 1, out: `" in p
+               and "bytes not shown: a helper's output may hold a secret" in p for p in result["problems"])
+    assert result["images"][0]["source"] == "none"

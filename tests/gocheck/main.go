@@ -445,7 +445,14 @@ func check(path string, strict bool) result {
 	// Like the runner (common.NewConfig), decode on top of the defaults
 	// concurrent = 1 and session_timeout = 1800; absent keys keep them.
 	cfg := Config{Concurrent: 1, SessionServer: SessionServer{SessionTimeout: 1800}}
-	meta, err := toml.DecodeFile(path, &cfg)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+		return r
+	}
+	// The runner's BurntSushi/toml 1.6.0 skips a UTF-8 BOM (since 1.3.0); Debian's
+	// 1.2.0 would reject it, so skip it here as the runner's decoder does.
+	meta, err := toml.Decode(strings.TrimPrefix(string(data), "\ufeff"), &cfg)
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
 		return r

@@ -530,3 +530,83 @@ def test_a_value_with_quotes_and_control_characters_is_written_as_a_basic_string
     desired = desired_only(None, [{"name": "a", "environment": {"NOTE": value}}])
     new_text = apply('[[runners]]\n  name = "a"\n', desired)[1]
     assert tomllib.loads(new_text)["runners"][0]["environment"] == ["NOTE=" + value]
+
+
+# ---------------------------------------------------------------- BOM, inline runners, dotted keys (issue 12, point 6)
+
+INLINE_RUNNERS = ('concurrent = 2\n'
+                  'runners = [\n'
+                  '  # the build runner\n'
+                  '  {name = "a", url = "https://gitlab.example.com", token = "glrt-a", executor = "docker",'
+                  ' environment = ["X=1"], docker = {image = "alpine:3"}},\n'
+                  '  {name = "c", url = "https://gitlab.example.com", token = "glrt-c", executor = "shell"},\n'
+                  ']\n')
+DOTTED_RUNNER = ('concurrent = 2\n'
+                 '[[runners]]\n  name = "a"\n  url = "https://gitlab.example.com"\n  token = "glrt-a"\n'
+                 '  executor = "docker"\n  docker.image = "alpine:3"\n  cache.s3.ServerAddress = "s3.example.com"\n'
+                 '  [runners.feature_flags]\n    FF_USE_FASTZIP = true\n')
+RUNNER_WRITTEN_LIKE = ('concurrent = 2\n\n[[runners]]\n  name = "a"\n  url = "https://gitlab.example.com"\n'
+                       '  token = "glrt-a"\n  executor = "docker"\n  [runners.docker]\n    image = "alpine:3"\n')
+FULL_EDIT = [dict(DESIRED_RUNNER, name="a"),
+             {"name": "n", "url": "https://gitlab.example.com", "token": "glrt-n", "executor": "docker",
+              "docker": {"image": "alpine:3", "services": [{"name": "pg"}, {"name": "redis"}]}},
+             {"name": "c", "state": "absent"}]
+
+
+def edit_and_rerun(text, runners):
+    """Plan and render through the core as the module does, then a rerun must find nothing to change."""
+    desired = desired_only(None, runners)
+    planned = core.plan(text, desired)
+    new_text = core.render_checked(planned, desired)
+    assert not core.plan(new_text, desired)["changed"]
+    return new_text
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_utf8_bom_is_read_past_like_the_runner_and_kept(newline):
+    # GitLab Runner's BurntSushi/toml 1.6.0 skips a UTF-8 BOM (tomllib and tomlkit refuse it)
+    text = core.BOM + RUNNER_WRITTEN_LIKE.replace("\n", newline)
+    assert core.parse(text)["runners"][0]["name"] == "a"
+    new_text = edit_and_rerun(text, [{"name": "a", "docker": {"image": "alpine:4"}}])
+    assert new_text.startswith(core.BOM + "concurrent = 2" + newline) and new_text.count(core.BOM) == 1
+    assert new_text == text.replace("alpine:3", "alpine:4")
+    assert core.masked_text(text).startswith(core.BOM + "concurrent")
+    keep_for_gocheck("bom-%s.toml" % ("crlf" if newline == "\r\n" else "lf"), new_text)
+
+
+
+def test_inline_runners_array_is_edited_in_place():
+    new_text = edit_and_rerun(INLINE_RUNNERS, FULL_EDIT)
+    data = tomllib.loads(new_text)
+    assert [r["name"] for r in data["runners"]] == ["a", "n"]
+    a, n = data["runners"]
+    assert a["docker"]["services"] == [{"name": "postgres:16", "alias": "db"}, {"name": "redis:7", "alias": "cache"}]
+    assert a["environment"][:2] == ["X=1", "HTTP_PROXY=http://proxy:3128"]
+    assert a["feature_flags"] == {"FF_NETWORK_PER_BUILD": True, "FF_USE_FASTZIP": True}
+    assert (n["token"], n["docker"]["services"]) == ("glrt-n", [{"name": "pg"}, {"name": "redis"}])
+    # still the user's layout: one inline array, the comment kept, no [[runners]] header
+    assert new_text.startswith("concurrent = 2\nrunners = [\n  # the build runner\n  {name = \"a\"")
+    assert "[[runners" not in new_text and "[runners" not in new_text
+    keep_for_gocheck("inline-runners.toml", new_text)
+
+
+def test_runner_with_dotted_keys_is_edited_in_place():
+    new_text = edit_and_rerun(DOTTED_RUNNER, FULL_EDIT[:2])
+    data = tomllib.loads(new_text)
+    a, n = data["runners"]
+    assert a["docker"]["image"] == DESIRED_RUNNER["docker"]["image"]
+    assert a["docker"]["services"] == [{"name": "postgres:16", "alias": "db"}, {"name": "redis:7", "alias": "cache"}]
+    assert a["cache"] == {"s3": {"ServerAddress": "s3.example.com"}}
+    assert a["feature_flags"] == {"FF_USE_FASTZIP": True, "FF_NETWORK_PER_BUILD": True}
+    assert n["docker"]["services"] == [{"name": "pg"}, {"name": "redis"}]
+    # A dotted-key table has no header to put [[runners.docker.services]] under: an inline array instead
+    assert "  docker.services = [" in new_text and "[[docker.services]]" not in new_text
+    assert "  cache.s3.ServerAddress = " in new_text
+    keep_for_gocheck("dotted-keys.toml", new_text)
+
+
+def test_layout_note_tells_what_to_change():
+    assert "runners = [{...}]" in core.layout_note(INLINE_RUNNERS)
+    assert "rewrite them as [[runners]] tables" in core.layout_note(INLINE_RUNNERS)
+    assert "dotted keys (docker.image = ...)" in core.layout_note(DOTTED_RUNNER)
+    assert core.layout_note(RUNNER_WRITTEN_LIKE) == ""

@@ -350,7 +350,8 @@ def _registries(*hosts):
      "endpoint_url" % HOST),
     (bx.ReadTimeoutError(endpoint_url="https://api.ecr.eu-west-1.amazonaws.com/"), _registries(HOST),
      "GetAuthorizationToken for %s failed: the endpoint did not answer in time (Read timeout on endpoint URL: "
-     "\"https://api.ecr.eu-west-1.amazonaws.com/\")" % HOST),
+     "\"https://api.ecr.eu-west-1.amazonaws.com/\"). Every attempt waits `timeout` seconds for an answer and "
+     "`retries` attempts follow the first; raise them only for a slow endpoint" % HOST),
     (bx.SSLError(endpoint_url="https://vpce.example/", error="certificate verify failed"), _registries(HOST),
      "GetAuthorizationToken for %s failed: TLS verification of the endpoint failed (SSL validation failed for "
      "https://vpce.example/ certificate verify failed). Give aws_ca_bundle (or AWS_CA_BUNDLE) when a proxy or VPC "
@@ -401,6 +402,20 @@ def test_real_botocore_unreachable_endpoint(monkeypatch):
         "GetAuthorizationToken for %s failed: the endpoint is unreachable (Could not connect to the endpoint URL: "
         "\"https://127.0.0.1:9/\"). Check the network, the proxy settings (HTTPS_PROXY/NO_PROXY) and endpoint_url"
         % HOST)
+
+
+def test_timeout_and_retries_bound_every_client():
+    options = ecr.connection_options({"timeout": 3, "retries": 1, "access_key": "a", "secret_key": "b"})
+    client = ecr.make_client(ecr.make_session(options), _registries(HOST)[0], options)
+    config = client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (3, 3)
+    assert config.retries["mode"] == "standard" and config.retries["total_max_attempts"] == 2
+    defaults = ecr.connection_options({})
+    assert (defaults.timeout, defaults.retries) == (ecr.DEFAULT_TIMEOUT, ecr.DEFAULT_RETRIES) == (10, 2)
+    with pytest.raises(ecr.ECRError, match="timeout must be at least 1 second"):
+        ecr.connection_options({"timeout": 0})
+    with pytest.raises(ecr.ECRError, match="retries must not be negative"):
+        ecr.connection_options({"retries": -1})
 
 
 def test_endpoint_url_applies_to_private_ecr_only_and_drops_endpoint_variants():

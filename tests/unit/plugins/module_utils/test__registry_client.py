@@ -9,6 +9,7 @@ The Basic flow is also tested against a real distribution registry in tests/func
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import urllib.parse
@@ -66,6 +67,10 @@ class FakeRegistry:
         self.manifests = manifests or {("ns/app", "1"): b'{"schemaVersion":2}'}
         self.send_digest, self.refresh_tokens = send_digest, set(refresh_tokens)
         self.requests = []
+
+    def deadline(self):
+        """Transport.deadline: answers here are instant, so there is nothing to bound."""
+        return contextlib.nullcontext()
 
     def _basic_user(self, headers):
         value = headers.get("Authorization", "")
@@ -171,6 +176,8 @@ def test_follow_tag_reports_where_the_tag_points_now():
 
 
 class Unreachable:
+    deadline = FakeRegistry.deadline
+
     def request(self, method, url, headers=None, body=None):
         raise client.ProbeFailure(client.UNREACHABLE, "cannot connect to reg.example: refused", reachable=False)
 

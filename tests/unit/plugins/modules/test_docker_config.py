@@ -12,6 +12,7 @@ import stat
 
 import pytest
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.modules import docker_config
@@ -97,4 +98,40 @@ def test_absent_removes_every_spelling_of_a_registry_and_reports_changed(config_
     assert result["changes"] == {"https://index.docker.io/v1/": "removed", "other.example.com": "removed"}
     assert json.loads(config_json.read_text()) == {"auths": {}, "credHelpers": {}}
     assert "hubPa55word" not in json.dumps(result) and hub not in json.dumps(result)
+    assert run(args, capsys)[1]["changed"] is False
+
+
+# ---------------------------------------------------------------- what Go's JSON decoder refuses (issue 12, point 6)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_refused_naming_the_file(config_json, capsys, constant):
+    config_json.write_text('{"auths": {"other.example.com": {"auth": "%s"}}, "x": %s}' % (OTHER_AUTH, constant))
+    before = config_json.read_bytes()
+    code, result = run({"path": str(config_json), "registries": [{"registry": "r.example.com", "helper": "h"}]},
+                       capsys)
+    assert code == 1 and result["msg"] == (
+        "%s: cannot parse JSON: %s is not a JSON value; Go's JSON decoder (Docker's and the runner's) rejects NaN and "
+        "Infinity, so the runner cannot read this file; the file was left unchanged" % (config_json, constant))
+    assert config_json.read_bytes() == before
+
+
+def test_a_bom_is_dropped_because_docker_and_the_runner_cannot_read_it(config_json, capsys):
+    # Go's encoding/json (docker/cli configfile.LoadFromReader, which the runner uses) fails on a BOM:
+    # "invalid character 'ï' looking for beginning of value", and the runner ignores the whole file.
+    data = json.loads(config_json.read_text())
+    config_json.write_bytes(b"\xef\xbb\xbf" + json.dumps(data).encode())
+    args = {"path": str(config_json), "registries": [{"registry": "gcr.io", "helper": "gcloud"}]}
+    code, result = run(args, capsys, check=True)
+    assert code == 0 and result["changed"] is True
+    assert config_json.read_bytes().startswith(b"\xef\xbb\xbf")  # check mode writes nothing
+    # run() itself: where module.warn() sends a warning depends on what else the test process imported
+    with patch_module_args(args):
+        module = AnsibleModule(argument_spec=docker_config.ARGUMENT_SPEC, supports_check_mode=True)
+        outcome = docker_config.run(module, str(config_json))
+    assert outcome["changed"] is True and outcome["changes"] == {"gcr.io": "unchanged"}
+    assert outcome["warnings"] == [docker_config.auth.BOM_DROPPED % config_json]
+    assert "started with a UTF-8 byte order mark (BOM)" in outcome["warnings"][0]
+    assert not config_json.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert json.loads(config_json.read_text()) == data
     assert run(args, capsys)[1]["changed"] is False

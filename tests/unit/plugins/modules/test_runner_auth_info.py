@@ -152,3 +152,33 @@ def test_two_spellings_of_one_registry_are_reported_in_both_sources(host, capsys
     assert any("same registry 'reg.tld:5000'" in p and "config.json" in p for p in duplicates)
     assert any("same registry 'docker.io'" in p and "DOCKER_AUTH_CONFIG of runner build" in p for p in duplicates)
     assert PASSWORD not in out and TOKEN not in out
+
+
+@pytest.mark.parametrize("text, problem", [
+    pytest.param('{"auths": {"reg.tld:5000": %s}, "x": NaN}', "NaN is not a JSON value", id="nan"),
+    pytest.param('{"auths": {"reg.tld:5000": %s}, "x": -Infinity}', "-Infinity is not a JSON value", id="infinity"),
+    pytest.param('\ufeff{"auths": {"reg.tld:5000": %s}}', "it starts with a UTF-8 byte order mark (BOM)", id="bom"),
+])
+def test_what_go_json_refuses_discards_the_config_json_naming_it(host, capsys, text, problem):
+    path = host["homes"]["root"] / ".docker" / "config.json"
+    path.write_text(text % json.dumps(auth("ci", PASSWORD)), encoding="utf-8")
+    result, out = run({"path": host["config"]}, capsys)
+    assert [s["status"] for s in result["sources"]] == ["discarded"]
+    assert any(p.startswith("%s is discarded whole by the runner (invalid JSON: %s" % (path, problem))
+               for p in result["problems"]), result["problems"]
+    assert result["images"][0]["source"] == "none"
+    assert PASSWORD not in out
+
+
+def test_config_toml_with_a_bom_inline_runners_and_dotted_keys(host, capsys):
+    with open(host["config"], "w", encoding="utf-8") as handle:
+        handle.write('\ufeffrunners = [{name = "build", token = "%s", executor = "docker", '
+                     'docker.image = "reg.tld:5000/ns/app:1"}]\n' % TOKEN)
+    (host["homes"]["root"] / ".docker" / "config.json").write_text(
+        json.dumps({"auths": {"reg.tld:5000": auth("ci", PASSWORD)}}))
+    result, out = run({"path": host["config"]}, capsys)
+    assert not result.get("failed"), result
+    (row,) = result["images"]
+    assert (row["runner"], row["image"], row["source"], row["username"]) == (
+        "build", "reg.tld:5000/ns/app:1", "home_config", "ci")
+    assert PASSWORD not in out and TOKEN not in out

@@ -536,3 +536,51 @@ def test_owner_is_applied_to_new_files_and_enforced_on_existing_ones(tmp_path, c
     assert result["changed"] is True and os.stat(path).st_uid == nobody.pw_uid and path.read_text() == before
     code, result = run(dict(args, owner="no-such-user-here"), capsys)
     assert code == 1 and "no such user" in result["msg"]
+
+
+# ---------------------------------------------------------------- BOM, inline runners, dotted keys (issue 12, point 6)
+
+
+def test_a_bom_is_read_past_like_the_runner_does_and_kept(config, capsys):
+    with open(config, "rb") as handle:
+        original = handle.read()
+    with open(config, "wb") as handle:
+        handle.write(b"\xef\xbb\xbf" + original)
+    code, result = run({"path": config, "global": {"concurrent": 7}}, capsys)
+    assert code == 0 and result["changed"] is True
+    with open(config, "rb") as handle:
+        written = handle.read()
+    assert written.startswith(b"\xef\xbb\xbfconcurrent = 7") and written.count(b"\xef\xbb\xbf") == 1
+    assert written[3:] == original.replace(b"concurrent = 4", b"concurrent = 7", 1)
+    assert run({"path": config, "global": {"concurrent": 7}}, capsys)[1]["changed"] is False
+
+
+def test_runners_in_an_inline_array_are_updated_added_and_removed(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text('concurrent = 1\nrunners = [{name = "a", url = "https://gitlab.example.com", token = "glrt-a1", '
+                    'executor = "docker", docker = {image = "alpine:3"}}, {name = "c", url = "https://gitlab.example.com"'
+                    ', token = "glrt-c1", executor = "shell"}]\n')
+    args = {"path": str(path), "runners": [
+        {"name": "a", "docker": {"image": "alpine:4", "services": [{"name": "pg"}]},
+         "feature_flags": {"FF_USE_FASTZIP": True}},
+        {"name": "b", "url": "https://gitlab.example.com", "token": "glrt-b1", "executor": "shell"},
+        {"name": "c", "state": "absent"}]}
+    code, result = run(args, capsys)
+    assert code == 0 and result["changed"] is True, result
+    data = parse(path)
+    assert [r["name"] for r in data["runners"]] == ["a", "b"]
+    assert data["runners"][0]["docker"] == {"image": "alpine:4", "services": [{"name": "pg"}]}
+    assert path.read_text().startswith("concurrent = 1\nrunners = [{")
+    assert run(args, capsys)[1]["changed"] is False
+
+
+def test_dotted_runners_key_fails_with_what_to_change(tmp_path, capsys):
+    # `runners.name = ...` makes runners a table: the runner rejects the file, and the message says why
+    path = tmp_path / "config.toml"
+    path.write_text('concurrent = 1\nrunners.name = "a"\nrunners.executor = "shell"\n')
+    before = snapshot(path)
+    code, result = run({"path": str(path), "runners": [docker_a(docker={"image": "x"})]}, capsys)
+    assert code == 1 and result["msg"] == (
+        "%s: [runners] must be an array of tables ([[runners]]); the runner rejects this file; the file was left "
+        "unchanged" % path)
+    assert "Traceback" not in json.dumps(result) and snapshot(path) == before
