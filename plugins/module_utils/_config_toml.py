@@ -33,6 +33,10 @@ except ImportError as exc:  # reported by the module with missing_required_lib()
     HAS_TOMLKIT = False
     TOMLKIT_IMPORT_ERROR = exc
 
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _runner_schema as schema
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
+
 # The oldest tomlkit the layout tests pass on (make tomlkit-matrix): 0.11.0 and 0.11.1 keep array
 # values in another shape, 0.11.2 and 0.11.3 are several times slower on large files.
 TOMLKIT_MIN = (0, 11, 4)
@@ -50,9 +54,6 @@ def tomlkit_too_old():
         parts.append(int(digits or 0))
     return version if tuple(parts) < TOMLKIT_MIN else None
 
-from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
-from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _runner_schema as schema
-from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 MISSING = object()
 # Characters a TOML literal string cannot hold (tab excepted): such a value is written as a basic string.

@@ -453,8 +453,8 @@ def locked(path, uid=None, gid=None):
         try:
             fd = _open_lock(dir_fd, real, name, uid, gid, owners)
         except OSError as exc:
-            raise FileError("cannot create lock file %s: %s" % (os.path.join(real, ".%s.lock" % name),
-                                                                 exc.strerror or exc)) from exc
+            lock = os.path.join(real, ".%s.lock" % name)
+            raise FileError("cannot create lock file %s: %s" % (lock, exc.strerror or exc)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             remove_stale_temps(dir_fd, name, owners)

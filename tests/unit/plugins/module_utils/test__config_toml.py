@@ -574,7 +574,6 @@ def test_utf8_bom_is_read_past_like_the_runner_and_kept(newline):
     keep_for_gocheck("bom-%s.toml" % ("crlf" if newline == "\r\n" else "lf"), new_text)
 
 
-
 def test_inline_runners_array_is_edited_in_place():
     new_text = edit_and_rerun(INLINE_RUNNERS, FULL_EDIT)
     data = tomllib.loads(new_text)
