@@ -419,6 +419,53 @@ def plan(text, desired):
     return result
 
 
+# ---------------------------------------------------------------- tomlkit version differences
+# Every place where the tomlkit releases a runner host may have (0.11.4 to 0.15.3, make tomlkit-matrix)
+# behave differently is handled here and only here:
+#   _insert_plain_key         0.15.3 removed Container._insert_after; Container._insert_at is the same in all
+#   _pin_trailing_whitespace  0.11.x appends a table before the trailing blank lines of a document
+#   _is_inline                0.11.x gives a bare Container for an entry of an inline array
+
+
+def _insert_plain_key(body, key, value):
+    """Insert a plain key right after the last plain key of a container's body; False when it has none
+    or that is the end of the body (the caller then appends). tomlkit has no public insert:
+    Container._insert_at is the same from 0.11 to 0.15.3 and the only private tomlkit call here
+    (0.15.3 removed the _insert_after used before)."""
+    position = _after_last_plain_key(body.body)
+    if position is None or position >= len(body.body):
+        return False
+    body._insert_at(position, key, value)
+    return True
+
+
+def _after_last_plain_key(body):
+    """The body position just after its last key that is not a table (None when it has none)."""
+    after = None
+    for position, (key, item) in enumerate(body):
+        if isinstance(item, (Table, AoT)):
+            break
+        if key is not None:
+            after = position + 1
+    return after
+
+
+def _pin_trailing_whitespace(body):
+    """Mark the blank lines that end a body as fixed, so a table appended to it goes after them:
+    tomlkit 0.11.x inserts a new table before trailing (unfixed) whitespace, 0.12 and newer after it."""
+    for position in range(_trivia_start(body), len(body)):
+        item = body[position][1]
+        if isinstance(item, Whitespace) and not item.is_fixed():
+            body[position] = (None, Whitespace(item.s, fixed=True))
+
+
+def _is_inline(container):
+    """Whether new keys of this container must be written inline: an inline table, or what tomlkit < 0.12
+    returns for an entry of an inline array (`runners = [{...}]`), a bare Container."""
+    return isinstance(container, InlineTable) or (
+        isinstance(container, Container) and not isinstance(container, tomlkit.TOMLDocument))
+
+
 # ---------------------------------------------------------------- rendering (tomlkit)
 
 
@@ -478,13 +525,6 @@ class _Style:
         return found if found is not None else self.keys_of(container, is_root)
 
 
-def _is_inline(container):
-    """Whether new keys of this container must be written inline: an inline table, or what tomlkit < 0.12
-    returns for an entry of an inline array (`runners = [{...}]`), a bare Container."""
-    return isinstance(container, InlineTable) or (
-        isinstance(container, Container) and not isinstance(container, tomlkit.TOMLDocument))
-
-
 def _to_toml(value):
     if isinstance(value, str) and '"' in value and "'" not in value and not _CONTROL.search(value):
         return tomlkit.string(value, literal=True)  # JSON stays readable instead of \" escaped
@@ -522,26 +562,10 @@ def _set_item(container, key, value, key_indent, table_indent, step):
         container[key] = _to_toml(value)
         return
     body = container.value if isinstance(container, Table) else container
-    position = _after_last_plain_key(body.body)
-    if position is not None and position < len(body.body):
-        # Right after the last plain key: a comment between it and the next table belongs to that table.
-        # tomlkit has no public insert; Container._insert_at is the same from 0.11 to 0.15.3 (0.15.3
-        # removed the _insert_after used before), and is the only private tomlkit call here.
-        body._insert_at(position, key, _to_toml(value))
-    else:
+    # Right after the last plain key: a comment between it and the next table belongs to that table.
+    if not _insert_plain_key(body, key, _to_toml(value)):
         container[key] = _to_toml(value)
     body.item(key).trivia.indent = key_indent
-
-
-def _after_last_plain_key(body):
-    """The body position just after its last key that is not a table (None when it has none)."""
-    after = None
-    for position, (key, item) in enumerate(body):
-        if isinstance(item, (Table, AoT)):
-            break
-        if key is not None:
-            after = position + 1
-    return after
 
 
 def _inline_tables(values, multiline):
@@ -675,15 +699,6 @@ def _add_runner(doc):
     table.trivia.indent = header
     runners.append(table)
     return doc["runners"][len(runners) - 1]
-
-
-def _pin_trailing_whitespace(body):
-    """Mark the blank lines that end a body as fixed, so a table appended to it goes after them:
-    tomlkit 0.11.x inserts a new table before trailing (unfixed) whitespace, 0.12 and newer after it."""
-    for position in range(_trivia_start(body), len(body)):
-        item = body[position][1]
-        if isinstance(item, Whitespace) and not item.is_fixed():
-            body[position] = (None, Whitespace(item.s, fixed=True))
 
 
 def _last_body(doc):
