@@ -92,6 +92,10 @@ def check_keys(keys):
         if not isinstance(value, str) or not value or re.search(r"\s", value):
             raise ProfileError("%s: must be a non-empty string without white space or line breaks" % option)
         checked[key] = value
+    if ("aws_access_key_id" in checked) != ("aws_secret_access_key" in checked):
+        raise ProfileError("access_key_id and secret_access_key: give both or neither")
+    if "aws_session_token" in checked and "aws_access_key_id" not in checked:
+        raise ProfileError("session_token: needs access_key_id and secret_access_key")
     return checked
 
 

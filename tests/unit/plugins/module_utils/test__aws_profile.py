@@ -180,6 +180,10 @@ def test_settings_values_become_text():
 def test_bad_keys():
     with pytest.raises(aws.ProfileError, match="secret_access_key: must be a non-empty string without white space"):
         aws.check_keys({"access_key_id": "AKIA1", "secret_access_key": "a\nb"})
+    with pytest.raises(aws.ProfileError, match="access_key_id and secret_access_key: give both or neither"):
+        aws.check_keys({"secret_access_key": "s"})
+    with pytest.raises(aws.ProfileError, match="session_token: needs access_key_id and secret_access_key"):
+        aws.check_keys({"session_token": "t"})
     assert aws.check_keys({"access_key_id": "AKIA1", "secret_access_key": "s", "session_token": None}) == {
         "aws_access_key_id": "AKIA1", "aws_secret_access_key": "s"}
 
