@@ -41,6 +41,7 @@ options:
   config_path:
     description:
       - The AWS shared config file, such as C(~runner/.aws/config). Needed for O(settings).
+      - Left alone (not even read) when O(settings) is not given and O(state=present).
       - Symlinks are followed to their target when root (or the user the module runs as) owns them and no other
         non-root user can write to their directory; any other symlink, and a hard link in a directory another
         user controls, makes the module fail without writing (see C(docs/security.md)).
@@ -163,7 +164,7 @@ changes:
   sample: {"config": {"[profile ecr]": "added", "region": "added"}, "credentials": {"aws_access_key_id": "updated"}}
 config_path:
   description: The config file that was managed, after following symlinks.
-  returned: when O(config_path) is given
+  returned: when the module edits that file (O(settings) given, or O(state=absent))
   type: str
   sample: /home/gitlab-runner/.aws/config
 credentials_path:
@@ -222,7 +223,8 @@ def directory_differs(module, directory, uid, gid):
 
 
 def wanted_edits(params):
-    """[(kind, path option, section profile, {key: value or None})] of the files this run edits."""
+    """[(kind, path option, section profile, {key: value or None})] of the files this run edits: a file
+    is left alone when nothing is given for it, unless the profile is to be removed."""
     state = params["state"]
     keys = profiles.check_keys(params)
     settings = profiles.check_settings(params["settings"])
@@ -235,7 +237,7 @@ def wanted_edits(params):
     if keys and "aws_session_token" not in keys:
         keys["aws_session_token"] = None  # a token of older keys must not outlive them
     edits = []
-    if params["config_path"] is not None:
+    if params["config_path"] is not None and (params["settings"] is not None or state == "absent"):
         edits.append((profiles.CONFIG, "config_path", profile, settings))
     if params["credentials_path"] is not None and (keys or state == "absent"):
         edits.append((profiles.CREDENTIALS, "credentials_path", key_profile, keys))

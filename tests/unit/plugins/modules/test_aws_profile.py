@@ -105,6 +105,13 @@ def test_without_keys_the_credentials_file_is_left_alone(aws_dir, capsys):
     assert (aws_dir / "credentials").read_text() == CREDENTIALS and mode(aws_dir / "credentials") == 0o644
 
 
+def test_without_settings_the_config_file_is_left_alone(aws_dir, capsys):
+    os.chmod(aws_dir / "config", 0o644)
+    code, result = run(args_for(aws_dir, settings=None), capsys)
+    assert code == 0 and set(result["changes"]) == {"credentials"} and "config_path" not in result
+    assert (aws_dir / "config").read_text() == CONFIG and mode(aws_dir / "config") == 0o644
+
+
 def test_named_profile_source_profile_keys_and_absent(aws_dir, capsys):
     args = args_for(aws_dir, profile="ecr", credentials_profile="base", session_token=None,
                     settings={"region": "eu-west-1", "role_arn": "arn:aws:iam::1:role/ecr", "source_profile": "base"})
@@ -123,6 +130,8 @@ def test_named_profile_source_profile_keys_and_absent(aws_dir, capsys):
 
 def test_new_files_are_0600_in_a_new_0700_directory(tmp_path, capsys):
     directory = tmp_path / "home" / ".aws"
+    code, result = run(args_for(directory), capsys, check=True)
+    assert code == 0 and result["changed"] is True and not (tmp_path / "home").exists()
     code, result = run(args_for(directory), capsys)
     assert code == 0 and result["changed"] is True
     assert mode(directory) == 0o700 and mode(directory / "config") == 0o600 and mode(directory / "credentials") == 0o600
