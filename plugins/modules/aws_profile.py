@@ -176,7 +176,6 @@ credentials_path:
 
 import contextlib
 import os
-import stat as stat_module
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -208,20 +207,6 @@ ARGUMENT_RULES = dict(
 )
 
 
-def attributes_differ(stat, mode, uid, gid):
-    """Whether an existing file or directory lacks the mode or owner it must have (None: nothing exists)."""
-    if stat is None:
-        return False
-    return stat_module.S_IMODE(stat.st_mode) != mode or files.owner_differs(stat, uid, gid)
-
-
-def directory_differs(module, directory, uid, gid):
-    """Whether private_directory has an existing directory to fix (a missing one is created right)."""
-    if not module.params["private_directory"] or not os.path.isdir(directory):
-        return False
-    return attributes_differ(os.stat(directory), DIR_MODE, uid, gid)
-
-
 def wanted_edits(params):
     """[(kind, path option, section profile, {key: value or None})] of the files this run edits: a file
     is left alone when nothing is given for it, unless the profile is to be removed."""
@@ -251,14 +236,14 @@ def plan(module, kind, path, profile, settings, uid, gid):
     new, changes = profiles.edit(text, kind, profile, settings, state)
     if state == "absent":
         return text, stat, new, changes, bool(changes)
-    write = text is None or new != text or attributes_differ(stat, FILE_MODE, uid, gid)
+    write = text is None or new != text or files.attributes_differ(stat, FILE_MODE, uid, gid)
     return text, stat, new, changes, write
 
 
 def apply(module, kind, path, profile, settings, uid, gid):
     """Edit one file (or only plan it in check mode); return (before, after, changes, changed)."""
     directory = os.path.dirname(path)
-    fix_directory = module.params["state"] == "present" and directory_differs(module, directory, uid, gid)
+    fix_directory = module.params["state"] == "present" and files.directory_differs(module.params["private_directory"], directory, DIR_MODE, uid, gid)
     text, stat, new, changes, write = plan(module, kind, path, profile, settings, uid, gid)
     if (write or fix_directory) and not module.check_mode:
         files.ensure_directory(directory, DIR_MODE, uid, gid)
