@@ -4,7 +4,8 @@
 
 - Two distribution registries with TLS from a test CA serve from a network namespace this test makes, on
   a /32 test address that the machine does not use (not 127.0.0.0/8: dockerd verifies nothing there): a
-  private one with htpasswd on :5000, and a Docker Hub mirror on :5001 that holds library/alpine:3.
+  private one with htpasswd on :5000, a Docker Hub mirror on :5001 that holds library/alpine:3, and one on
+  :5002 that requires a client certificate signed by the test CA.
 - dockerd (tests/containers/docker_engine.sh) runs in its own mount namespace with a test directory over
   /etc/docker (its certs.d and daemon.json; the machine's /etc/docker is left alone) and an /etc/hosts
   that sends Docker Hub to a closed loopback port, so only the mirror can serve a Hub image.
@@ -20,8 +21,10 @@ import ipaddress
 import os
 import re
 import shutil
+import socket
 import subprocess
 import textwrap
+import time
 
 import pytest
 
@@ -31,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE_SH = os.path.join(HERE, "..", "containers", "docker_engine.sh")
 DOCKER = "/usr/bin/docker"  # Debian's client, the daemon's own version
 USERS = {"ci": "engineTestPa55word"}
-PRIVATE_PORT, MIRROR_PORT = 5000, 5001
+PRIVATE_PORT, MIRROR_PORT, MTLS_PORT = 5000, 5001, 5002
 # TEST-NET-3: documentation addresses, none of them expected on a machine; each is checked anyway.
 CANDIDATES = ["203.0.113.%d" % last for last in range(200, 250)]
 ROLE = "runnerkit.gitlab_runner.registry_trust : "
@@ -73,6 +76,61 @@ class NetnsRegistry(reg.Registry):
         self.command_prefix = ("ip", "netns", "exec", netns)
 
 
+class ClientCertRegistry(NetnsRegistry):
+    """A NetnsRegistry that requires a client certificate of the test CA (distribution's tls.clientcas).
+
+    ``client_dir`` holds ca.crt, client.cert and client.key: skopeo's --cert-dir for the pushes."""
+
+    def __init__(self, workdir, certs, netns, address, port, client_dir):
+        super().__init__(workdir, certs, netns, address, port)
+        self.client_dir = client_dir
+
+    @property
+    def cert_dir(self):
+        return self.client_dir
+
+    def _write_config(self):
+        super()._write_config()
+        with open(self.config_file, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+        at = next(index for index, line in enumerate(lines) if line.startswith("    key: "))
+        lines[at + 1:at + 1] = ["    clientcas:", "      - %s" % self.certs.ca_file]
+        with open(self.config_file, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+    def _wait_ready(self):
+        """Until the port takes connections: a /v2/ probe without the client certificate cannot succeed."""
+        deadline = time.monotonic() + reg.START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise reg.HarnessError("docker-registry exited %s:\n%s" % (self.process.returncode, self.log_text()))
+            try:
+                socket.create_connection((self.listen_host, self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise reg.HarnessError("docker-registry on %s did not listen" % self.host)
+
+
+def make_client_pair(certs, directory):
+    """client.cert (clientAuth, signed by the test CA) and client.key, beside a copy of ca.crt."""
+    os.makedirs(directory)
+    env = dict(os.environ, OPENSSL_CONF="/dev/null")
+    key, csr, cert = (os.path.join(directory, name) for name in ("client.key", "client.csr", "client.cert"))
+    ext = os.path.join(directory, "client.ext")
+    with open(ext, "w", encoding="ascii") as handle:
+        handle.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                     "extendedKeyUsage=clientAuth\n")
+    run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", csr, "-subj", "/CN=runner engine test client"], env=env)
+    run(["openssl", "x509", "-req", "-sha256", "-days", "30", "-in", csr, "-CA", certs.ca_file, "-CAkey",
+         certs.ca_key, "-CAcreateserial", "-out", cert, "-extfile", ext], env=env)
+    os.unlink(csr)
+    os.unlink(ext)
+    shutil.copyfile(certs.ca_file, os.path.join(directory, "ca.crt"))
+    return directory
+
+
 @pytest.fixture(scope="module")
 def netns():
     """(namespace name, address): a namespace whose only address is a /32, reached by a host route."""
@@ -111,15 +169,18 @@ def registries(tmp_path_factory, netns, pki, oci_image_factory):
     name, address = netns
     private = NetnsRegistry(tmp_path_factory.mktemp("private"), pki[0], name, address, PRIVATE_PORT, users=USERS)
     mirror = NetnsRegistry(tmp_path_factory.mktemp("mirror"), pki[0], name, address, MIRROR_PORT)
+    client_dir = make_client_pair(pki[0], str(tmp_path_factory.mktemp("client") / "certs.d"))
+    mtls = ClientCertRegistry(tmp_path_factory.mktemp("mtls"), pki[0], name, address, MTLS_PORT, client_dir)
     try:
-        private.start()
-        mirror.start()
+        for server in (private, mirror, mtls):
+            server.start()
         reg.push(private, "ns/app:1", oci_image_factory("ns/app:1 behind the engine test's CA"), "ci", USERS["ci"])
         reg.push(mirror, "library/alpine:3", oci_image_factory("alpine:3 from the engine test's mirror"))
-        yield private, mirror
+        reg.push(mtls, "ns/tls:1", oci_image_factory("ns/tls:1 behind a client certificate"))
+        yield private, mirror, mtls
     finally:
-        private.stop()
-        mirror.stop()
+        for server in (private, mirror, mtls):
+            server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -179,9 +240,18 @@ PLAY = textwrap.dedent("""\
     """)
 
 
-def play_vars(engine, registries, ca_file):
-    private, mirror = registries
-    ca_text = open(ca_file, encoding="ascii").read()
+def read(path):
+    with open(path, encoding="ascii") as handle:
+        return handle.read()
+
+
+def play_vars(engine, registries, ca_file, client_pair=True):
+    private, mirror, mtls = registries
+    ca_text = read(ca_file)
+    mtls_entry = {"registry": mtls.host, "ca_cert": ca_text}
+    if client_pair:
+        mtls_entry.update(client_cert=read(os.path.join(mtls.client_dir, "client.cert")),
+                          client_key=read(os.path.join(mtls.client_dir, "client.key")))
     etc, _env, pidfile, work = engine
     return {
         "registry_trust_certs_d_root": str(etc / "certs.d"),
@@ -189,7 +259,7 @@ def play_vars(engine, registries, ca_file):
         "registry_trust_daemon_json": str(etc / "daemon.json"),
         "registry_trust_dockerd_pidfile": pidfile,
         "registry_trust_registries": [{"registry": "https://%s/" % private.host, "ca_cert": ca_text},
-                                      {"registry": mirror.host, "ca_cert": ca_text}],
+                                      {"registry": mirror.host, "ca_cert": ca_text}, mtls_entry],
         "registry_trust_mirrors": [mirror.url],
         "test_docker_config_dir": str(work / "docker-config"),
         "test_private": private.host,
@@ -207,7 +277,7 @@ def test_1_the_daemon_does_not_trust_the_registry_before_the_collection_runs(eng
 
 
 def test_2_trust_mirror_and_credentials_make_the_pulls_work_without_a_restart(engine, registries, pki, run_playbook):
-    private, mirror = registries
+    private, mirror, mtls = registries
     pid = daemon_pid(engine)
     playbook = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
     assert playbook.rc == 0, playbook.output
@@ -219,6 +289,8 @@ def test_2_trust_mirror_and_credentials_make_the_pulls_work_without_a_restart(en
     assert pulled.returncode == 0, pulled.stderr
     assert private.images["ns/app:1"] in pulled.stdout
     assert daemon_pid(engine) == pid, "dockerd restarted: a SIGHUP was enough"
+    with_client = pull(engine, mtls.ref("ns/tls:1"))
+    assert with_client.returncode == 0 and mtls.images["ns/tls:1"] in with_client.stdout, with_client.stderr
     assert mirror.url in docker(engine, "info", "--format", "{{json .RegistryConfig.Mirrors}}", check=True).stdout
     mark = mirror.log_mark()
     hub = pull(engine, "library/alpine:3")
@@ -240,5 +312,21 @@ def test_3_a_wrong_ca_makes_the_pull_fail_again(engine, registries, pki, run_pla
     right = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
     assert right.rc == 0, right.output
     assert pull(engine, private.ref("ns/app:1"), config=config_dir).returncode == 0
+    again = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
+    assert again.rc == 0 and changed(again) == [], again.output
+
+
+def test_4_without_its_client_certificate_the_registry_refuses_the_daemon(engine, registries, pki, run_playbook):
+    mtls = registries[2]
+    key_line = read(os.path.join(mtls.client_dir, "client.key")).splitlines()[1]
+    dropped = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file, client_pair=False), verbosity=0,
+                           diff=True)
+    assert dropped.rc == 0 and key_line not in dropped.output, dropped.output
+    assert sorted(os.listdir(engine[0] / "certs.d" / mtls.host)) == ["ca.crt"]
+    refused = pull(engine, mtls.ref("ns/tls:1"))
+    assert refused.returncode != 0 and "remote error: tls: bad certificate" in refused.stderr, refused.stderr
+    restored = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0, diff=True)
+    assert restored.rc == 0 and key_line not in restored.output, restored.output
+    assert pull(engine, mtls.ref("ns/tls:1")).returncode == 0
     again = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
     assert again.rc == 0 and changed(again) == [], again.output
