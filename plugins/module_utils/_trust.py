@@ -125,8 +125,8 @@ def expiry_problem(name, facts, now, warn_days, warnings):
     if facts["not_after"] <= now:
         raise TrustError("%s (%s) expired on %s" % (name, facts["subject"], iso_date(facts["not_after"])))
     if days < warn_days:
-        warnings.append("%s (%s) expires in %d days, on %s" % (name, facts["subject"], days,
-                                                              iso_date(facts["not_after"])))
+        warnings.append("%s (%s) expires in %d days, on %s"
+                        % (name, facts["subject"], days, iso_date(facts["not_after"])))
     return days
 
 

@@ -67,8 +67,8 @@ def changed_tasks(run):
     return [record["task"] for record in run.results if record["status"] == "changed"]
 
 
-def test_first_run_writes_and_reloads_the_pidfile_daemon_then_nothing_changes(run_playbook, role_vars, tmp_path,
-                                                                                 fake_dockerd, certs):
+def test_first_run_writes_and_reloads_the_pidfile_daemon_then_nothing_changes(
+        run_playbook, role_vars, tmp_path, fake_dockerd, certs):
     run = run_playbook(PLAY, role_vars, verbosity=0, diff=True)
     assert run.rc == 0, run.output
     assert changed_tasks(run) == [TRUST, DAEMON, RELOAD]
