@@ -607,6 +607,36 @@ def runner_problems(runner, name, auth_source):
     return problems
 
 
+# Pull policies that let a job run an image already on the host without the registry checking its credentials.
+CACHED_POLICIES = ("if-not-present", "never")
+
+
+def _policies(value):
+    if isinstance(value, str):
+        return [value] if value else []
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def pull_policy_problems(runner, name, private_images):
+    """A runner that pulls images with credentials and lets jobs use a cached-image pull policy: a job
+    without those credentials can run a private image an earlier job pulled (gitlab-runner issues 37859,
+    38706). Jobs may use allowed_pull_policies, or without it the runner's pull_policy (default always)."""
+    if not private_images:
+        return []
+    docker = runner.get("docker") if isinstance(runner.get("docker"), dict) else {}
+    allowed = _policies(docker.get("allowed_pull_policies"))
+    usable = allowed or _policies(docker.get("pull_policy")) or ["always"]
+    cached = [policy for policy in usable if policy in CACHED_POLICIES]
+    if not cached:
+        return []
+    where = "docker.allowed_pull_policies" if allowed else "docker.pull_policy (no allowed_pull_policies)"
+    shown = ", ".join(sorted(set(private_images))[:3]) + (", ..." if len(set(private_images)) > 3 else "")
+    return ["runner %s: pulls images with credentials (%s) and %s lets jobs use pull policy %s, so a job without "
+            "those credentials can run a private image an earlier job left on the host (gitlab-runner issues 37859 "
+            "and 38706); set docker.allowed_pull_policies = [\"always\"] (and docker.pull_policy = \"always\")"
+            % (name, shown, where, " and ".join(cached))]
+
+
 def runner_images(runner):
     """[(origin, image)] the runner pulls by default: docker.image, services, helper_image."""
     docker = runner.get("docker") if isinstance(runner.get("docker"), dict) else {}

@@ -794,6 +794,8 @@ class Audit:
                 continue
             more, env_source = self.runner_rows(name, runner, home, job, ci_rows)
             rows.extend(more)
+            private = [row["image"] for row in more if row["source"] != resolve.SOURCE_NONE]
+            self.problems.extend(resolve.pull_policy_problems(runner, name, private))
             if env_source is not None:
                 env_sources.append(env_source)
         sources = [public_source(s) for s in env_sources + [home]]

@@ -182,3 +182,33 @@ def test_config_toml_with_a_bom_inline_runners_and_dotted_keys(host, capsys):
     assert (row["runner"], row["image"], row["source"], row["username"]) == (
         "build", "reg.tld:5000/ns/app:1", "home_config", "ci")
     assert PASSWORD not in out and TOKEN not in out
+
+
+@pytest.mark.parametrize("docker_keys, flagged", [
+    ('    pull_policy = ["always", "if-not-present"]\n', "docker.pull_policy (no allowed_pull_policies) lets jobs "
+                                                        "use pull policy if-not-present"),
+    ('    pull_policy = "always"\n    allowed_pull_policies = ["always", "never"]\n',
+     "docker.allowed_pull_policies lets jobs use pull policy never"),
+    ('    pull_policy = ["always", "if-not-present"]\n    allowed_pull_policies = ["always"]\n', None),
+    ("", None),  # the runner's default pull policy is always
+])
+def test_a_cached_image_pull_policy_is_flagged_for_a_runner_with_private_images(host, capsys, docker_keys, flagged):
+    with open(host["config"], "a", encoding="utf-8") as config:
+        config.write(docker_keys)
+    (host["homes"]["root"] / ".docker" / "config.json").write_text(
+        json.dumps({"auths": {"reg.tld:5000": auth("ci", PASSWORD)}}))
+    result, out = run({"path": host["config"], "user": "root"}, capsys)
+    found = [p for p in result["problems"] if "gitlab-runner issues 37859" in p]
+    if flagged is None:
+        assert found == [], found
+    else:
+        assert len(found) == 1 and flagged in found[0] and "reg.tld:5000/ns/app:1" in found[0], result["problems"]
+        assert 'set docker.allowed_pull_policies = ["always"]' in found[0]
+    assert PASSWORD not in out
+
+
+def test_a_cached_image_pull_policy_without_private_images_is_not_flagged(host, capsys):
+    with open(host["config"], "a", encoding="utf-8") as config:
+        config.write('    pull_policy = "if-not-present"\n')
+    result, _out = run({"path": host["config"], "user": "root"}, capsys)
+    assert not any("gitlab-runner issues 37859" in p for p in result["problems"]), result["problems"]
