@@ -112,6 +112,8 @@ options:
     description:
       - A PEM file of CA certificates to trust for the probe, in addition to the system store and to
         C(/etc/docker/certs.d/<registry>/*.crt), where the Docker daemon looks.
+      - Like the daemon, the probe also presents the client certificate of C(/etc/docker/certs.d/<registry>/)
+        (every C(X.cert) with its C(X.key), as M(runnerkit.gitlab_runner.registry_trust) writes them).
     type: path
   validate_certs:
     description: Verify registry TLS certificates during the probe.
