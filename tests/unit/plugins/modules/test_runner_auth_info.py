@@ -185,8 +185,8 @@ def test_config_toml_with_a_bom_inline_runners_and_dotted_keys(host, capsys):
 
 
 @pytest.mark.parametrize("docker_keys, flagged", [
-    ('    pull_policy = ["always", "if-not-present"]\n', "docker.pull_policy (no allowed_pull_policies) lets jobs "
-                                                        "use pull policy if-not-present"),
+    ('    pull_policy = ["always", "if-not-present"]\n',
+     "docker.pull_policy (no allowed_pull_policies) lets jobs use pull policy if-not-present"),
     ('    pull_policy = "always"\n    allowed_pull_policies = ["always", "never"]\n',
      "docker.allowed_pull_policies lets jobs use pull policy never"),
     ('    pull_policy = ["always", "if-not-present"]\n    allowed_pull_policies = ["always"]\n', None),
