@@ -52,6 +52,7 @@ SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 DOCKER_EXECUTORS = ("docker", "docker-windows", "docker+machine", "docker-autoscaler")
 ECR_HOST = re.compile(r"^[0-9a-z]+\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.", re.IGNORECASE)
 ECR_WARN_SECONDS = 2 * 3600
+EXPIRY_WARN_SECONDS = 14 * 86400  # other static credentials: deploy tokens, robot accounts, JWT access tokens
 # Fields of docker/cli's ConfigFile and AuthConfig this resolver reads (Go's JSON matches names
 # case-insensitively when there is no exact match).
 CONFIG_FIELDS = ("auths", "credsStore", "credHelpers")
@@ -554,6 +555,44 @@ def ecr_token_problem(entry, now, expiries=None):
     return None
 
 
+def _jwt_expiration(token):
+    """The `exp` (epoch seconds) of a JWT (header.payload.signature, base64url JSON), or None. The signature
+    is not checked: only when the token stops working matters here."""
+    parts = token.split(".") if isinstance(token, str) else []
+    if len(parts) != 3:
+        return None
+    try:
+        payload = base64.urlsafe_b64decode((parts[1] + "=" * (-len(parts[1]) % 4)).encode("ascii"))
+        data = json.loads(payload.decode("utf-8"))
+    except (ValueError, TypeError, UnicodeError, binascii.Error):
+        return None
+    exp = data.get("exp") if isinstance(data, dict) else None
+    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+
+
+def static_expiry_problem(entry, now, expiries=None, warn_seconds=EXPIRY_WARN_SECONDS):
+    """Expired or soon-expiring static credentials of a registry other than ECR (ecr_token_problem covers
+    those): the expiry recorded in `expiries` for this password, else the `exp` of a JWT password or token."""
+    if entry["kind"] != KIND_STATIC:
+        return None
+    host = _host(entry["path"])
+    secret = entry["password"] or entry.get("identitytoken") or entry.get("registrytoken")
+    if ECR_HOST.match(host) or not secret:
+        return None
+    expiration = (expiries or {}).get((host, entry["password"]))
+    if expiration is None:
+        expiration = _jwt_expiration(secret)
+    if expiration is None:
+        return None
+    when = datetime.datetime.fromtimestamp(expiration, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    left = expiration - now
+    if left <= 0:
+        return "static credentials for %s expired at %s; pulls fail until they are renewed" % (host, when)
+    if left < warn_seconds:
+        return "static credentials for %s expire at %s (in %d days); renew them" % (host, when, left // 86400)
+    return None
+
+
 # ---------------------------------------------------------------- the runner's side of config.toml
 
 
@@ -899,7 +938,7 @@ def public_entry(info):
             "username": info["username"] or None, "source": info["source"], "origin": info["origin"]}
 
 
-def explain_image(image, merged, sources, now, job_registries=(), expiries=None):
+def explain_image(image, merged, sources, now, job_registries=(), expiries=None, warn_seconds=EXPIRY_WARN_SECONDS):
     """The runner's choice for one image: (match or None, problems). `merged` comes from all_configs."""
     problems = []
     if merged["abort"] is not None:
@@ -928,6 +967,9 @@ def explain_image(image, merged, sources, now, job_registries=(), expiries=None)
         ecr = ecr_token_problem(match, now, expiries)
         if ecr:
             problems.append(ecr)
+        expiry = static_expiry_problem(match, now, expiries, warn_seconds)
+        if expiry:
+            problems.append(expiry)
         if match["source"] != SOURCE_JOB and any(
                 auth.key_registry_path(r) in parent_paths(image_path) for r in job_registries or ()):
             problems.append("credentials from %s shadow the CI_JOB_TOKEN credentials GitLab sends for this registry"

@@ -108,6 +108,16 @@ options:
         expiry inside the token is used, when it can be read). A missing file is no error.
     type: path
     default: /var/lib/runnerkit/rotate_ecr_auth.json
+  expiry_warn_days:
+    description:
+      - Report static credentials of registries other than ECR that expire within this many days, and those that
+        have expired. The expiry is the one recorded for that password in O(ecr_state_file), else the C(exp) of a
+        password or token that is a JWT (Azure Container Registry tokens, OIDC access tokens). Deploy tokens and
+        robot accounts whose expiry is not recorded and that are not JWTs cannot be checked.
+      - With C(audit_fail_on_problems) in C(playbooks/audit.yml), an expired credential fails the host.
+    type: int
+    default: 14
+    version_added: 0.2.0
   ca_file:
     description:
       - A PEM file of CA certificates to trust for the probe, in addition to the system store and to
@@ -323,6 +333,7 @@ ARGUMENT_SPEC = dict(
     service=dict(type="str", default="gitlab-runner"),
     gitlab_registries=dict(type="list", elements="str", default=[]),
     ecr_state_file=dict(type="path", default="/var/lib/runnerkit/rotate_ecr_auth.json"),
+    expiry_warn_days=dict(type="int", default=14),
     ca_file=dict(type="path"),
     validate_certs=dict(type="bool", default=True),
     timeout=dict(type="int", default=10),
@@ -732,7 +743,7 @@ class Audit:
             cache[key] = resolve.all_configs(sources)
         merged = cache[key]
         match, problems = resolve.explain_image(image, merged, sources, self.now, self.params["gitlab_registries"],
-                                                self.expiries)
+                                                self.expiries, self.params["expiry_warn_days"] * 86400)
         row["problems"].extend(problems)
         if match is not None:
             row.update(source=match["source"], source_origin=match["origin"], key=match["key"], kind=match["kind"],

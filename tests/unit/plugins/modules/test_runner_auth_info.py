@@ -11,6 +11,7 @@ import base64
 import collections
 import json
 import os
+import time
 
 import pytest
 
@@ -212,3 +213,23 @@ def test_a_cached_image_pull_policy_without_private_images_is_not_flagged(host, 
         config.write('    pull_policy = "if-not-present"\n')
     result, _out = run({"path": host["config"], "user": "root"}, capsys)
     assert not any("gitlab-runner issues 37859" in p for p in result["problems"]), result["problems"]
+
+
+def jwt_token(exp):
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return "%s.%s.c2lnbmF0dXJl" % (part({"alg": "RS256"}), part({"sub": "robot$ci", "exp": exp}))
+
+
+@pytest.mark.parametrize("left_days, warn_days, expected", [
+    (5, 14, "expire at"), (5, 3, None), (-2, 14, "expired at"),
+])
+def test_a_static_jwt_credential_is_reported_before_and_after_it_expires(
+        host, capsys, left_days, warn_days, expected):
+    token = jwt_token(int(time.time()) + left_days * 86400)
+    (host["homes"]["root"] / ".docker" / "config.json").write_text(
+        json.dumps({"auths": {"reg.tld:5000": auth("robot$ci", token)}}))
+    result, out = run({"path": host["config"], "user": "root", "expiry_warn_days": warn_days}, capsys)
+    found = [p for p in result["images"][0]["problems"] if "static credentials for reg.tld:5000" in p]
+    assert (len(found) == 1 and expected in found[0]) if expected else found == [], result["images"][0]["problems"]
+    assert token not in out
