@@ -676,6 +676,51 @@ def pull_policy_problems(runner, name, private_images):
             % (name, shown, where, " and ".join(cached))]
 
 
+GLOB_CHARS = "*?[{"
+
+
+def pattern_registry(pattern):
+    """The registry host[:port] an allowed_images / allowed_services pattern confines jobs to, "docker.io" for
+    Docker Hub names, None when its first component is a glob (any registry)."""
+    first, slash, _rest = pattern.partition("/")
+    if any(char in first for char in GLOB_CHARS) and (slash or "**" in first):
+        return None  # "*/app", "**": doublestar's * stops at a slash, ** does not
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        return "docker.io"
+    return first.lower()
+
+
+def _allowlist_key(registry):
+    key = auth.normalize_registry_key(registry, "allowed_registries")
+    return "docker.io" if key == auth.DOCKER_HUB_KEY else key.split("/")[0]
+
+
+def registry_allowlist_problems(runner, name, allowed_registries):
+    """Where a runner lets jobs name images (allowed_images) or services (allowed_services) of registries
+    the operator did not allow; nothing when no allowlist was asked for."""
+    if not allowed_registries:
+        return []
+    allowed = sorted({_allowlist_key(registry) for registry in allowed_registries})
+    suggestion = ", ".join('"%s/**"' % registry for registry in allowed)
+    docker = runner.get("docker") if isinstance(runner.get("docker"), dict) else {}
+    problems = []
+    for key in ("allowed_images", "allowed_services"):
+        patterns = [p for p in docker.get(key) or [] if isinstance(p, str)]
+        if not patterns:
+            problems.append("runner %s: docker.%s is not set, so jobs may name any image of any registry; set "
+                            "docker.%s = [%s]" % (name, key, key, suggestion))
+            continue
+        for pattern in patterns:
+            registry = pattern_registry(pattern)
+            if registry is None:
+                problems.append("runner %s: docker.%s pattern '%s' matches images of any registry; use patterns "
+                                "of the allowed registries (%s)" % (name, key, pattern, suggestion))
+            elif registry not in allowed:
+                problems.append("runner %s: docker.%s pattern '%s' allows images of %s, which is not one of the "
+                                "allowed registries (%s)" % (name, key, pattern, registry, ", ".join(allowed)))
+    return problems
+
+
 def runner_images(runner):
     """[(origin, image)] the runner pulls by default: docker.image, services, helper_image."""
     docker = runner.get("docker") if isinstance(runner.get("docker"), dict) else {}

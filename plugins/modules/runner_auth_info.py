@@ -108,6 +108,16 @@ options:
         expiry inside the token is used, when it can be read). A missing file is no error.
     type: path
     default: /var/lib/runnerkit/rotate_ecr_auth.json
+  allowed_registries:
+    description:
+      - The registries jobs may take images and services from (C(host[:port]), C(docker.io) for Docker Hub). When
+        given, a runner whose C(docker.allowed_images) or C(docker.allowed_services) is unset, has a pattern that
+        matches any registry (C(*/*), C(**)), or allows another registry is reported, with the patterns to set.
+      - Empty (the default) checks nothing.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   expiry_warn_days:
     description:
       - Report static credentials of registries other than ECR that expire within this many days, and those that
@@ -334,6 +344,7 @@ ARGUMENT_SPEC = dict(
     gitlab_registries=dict(type="list", elements="str", default=[]),
     ecr_state_file=dict(type="path", default="/var/lib/runnerkit/rotate_ecr_auth.json"),
     expiry_warn_days=dict(type="int", default=14),
+    allowed_registries=dict(type="list", elements="str", default=[]),
     ca_file=dict(type="path"),
     validate_certs=dict(type="bool", default=True),
     timeout=dict(type="int", default=10),
@@ -809,6 +820,7 @@ class Audit:
             rows.extend(more)
             private = [row["image"] for row in more if row["source"] != resolve.SOURCE_NONE]
             self.problems.extend(resolve.pull_policy_problems(runner, name, private))
+            self.problems.extend(resolve.registry_allowlist_problems(runner, name, params["allowed_registries"]))
             if env_source is not None:
                 env_sources.append(env_source)
         sources = [public_source(s) for s in env_sources + [home]]
@@ -827,7 +839,7 @@ def main():
     audit = Audit(module)
     try:
         result = audit.run()
-    except (InfoError, toml.ConfigError, files.FileError) as exc:
+    except (InfoError, toml.ConfigError, files.FileError, auth.AuthConfigError) as exc:
         secrets.no_log(module, audit.secrets)
         module.fail_json(msg=str(exc))
     secrets.no_log(module, audit.secrets)

@@ -740,3 +740,12 @@ def test_a_recorded_expiry_wins_and_tokens_without_one_are_not_guessed():
     assert "expired at" in resolve.static_expiry_problem(_static("reg.tld", "deploy-token-1"), now, recorded)
     ecr = _static("123456789012.dkr.ecr.eu-west-1.amazonaws.com", _jwt({"exp": now - 60}))
     assert resolve.static_expiry_problem(ecr, now) is None  # ecr_token_problem's job
+
+
+@pytest.mark.parametrize("pattern, registry", [
+    ("*", "docker.io"), ("alpine:*", "docker.io"), ("library/*", "docker.io"), ("**", None), ("*/*", None),
+    ("*.example.com/**", None), ("reg.tld:5000/**", "reg.tld:5000"), ("Reg.Example.com/ns/*", "reg.example.com"),
+    ("localhost/app", "localhost"),
+])
+def test_pattern_registry(pattern, registry):
+    assert resolve.pattern_registry(pattern) == registry

@@ -233,3 +233,25 @@ def test_a_static_jwt_credential_is_reported_before_and_after_it_expires(
     found = [p for p in result["images"][0]["problems"] if "static credentials for reg.tld:5000" in p]
     assert (len(found) == 1 and expected in found[0]) if expected else found == [], result["images"][0]["problems"]
     assert token not in out
+
+
+@pytest.mark.parametrize("docker_keys, expected", [
+    ("", ['docker.allowed_images is not set', 'docker.allowed_services is not set']),
+    ('    allowed_images = ["*/*", "alpine:*"]\n    allowed_services = ["reg.tld:5000/**"]\n',
+     ["pattern '*/*' matches images of any registry", "pattern 'alpine:*' allows images of docker.io"]),
+    ('    allowed_images = ["reg.tld:5000/**", "Reg.tld:5000/ns/*"]\n    allowed_services = ["reg.tld:5000/**"]\n', []),
+])
+def test_allowed_images_outside_the_registry_allowlist_are_flagged(host, capsys, docker_keys, expected):
+    with open(host["config"], "a", encoding="utf-8") as config:
+        config.write(docker_keys)
+    result, _out = run({"path": host["config"], "user": "root", "allowed_registries": ["https://REG.tld:5000/"]},
+                       capsys)
+    found = [p for p in result["problems"] if "docker.allowed_" in p]
+    assert len(found) == len(expected) and all(any(e in p for p in found) for e in expected), found
+    if docker_keys == "":
+        assert 'set docker.allowed_images = ["reg.tld:5000/**"]' in found[0]
+
+
+def test_without_an_allowlist_allowed_images_are_not_checked(host, capsys):
+    result, _out = run({"path": host["config"], "user": "root"}, capsys)
+    assert not any("docker.allowed_" in p for p in result["problems"])
