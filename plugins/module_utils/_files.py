@@ -604,3 +604,62 @@ def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backu
         return _replace(dir_fd, real, name, text, mode, uid, gid, backup and stat is not None)
     finally:
         os.close(dir_fd)
+
+
+def remove(path):
+    """Remove the file `path` (a symlink under its name is removed, never followed), its directory
+    reached by the rule; False when there was nothing to remove."""
+    try:
+        dir_fd, real, name, entry = _locate(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise FileError("cannot remove %s: %s" % (path, exc.strerror or exc)) from exc
+    try:
+        if entry is None:
+            return False
+        if stat_module.S_ISDIR(entry.st_mode):
+            raise FileError("refusing to remove %s: a directory" % os.path.join(real, name))
+        os.unlink(name, dir_fd=dir_fd)
+        _fsync_dir(dir_fd)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise FileError("cannot remove %s: %s" % (os.path.join(real, name), exc.strerror or exc)) from exc
+    finally:
+        os.close(dir_fd)
+
+
+def remove_empty_directory(path):
+    """rmdir `path` when it is empty (relative to its parent's descriptor); True when it was removed."""
+    head, name = _split(path)
+    try:
+        fd, _real, _missing = _walk(head)
+    except OSError:
+        return False
+    try:
+        os.rmdir(name, dir_fd=fd)  # only an empty real directory: a symlink or a file is ENOTDIR
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def list_directory(path):
+    """Names in the directory `path`, reached by the rule; [] when it does not exist."""
+    try:
+        fd, _real, _missing = _walk(path)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise FileError("cannot list %s: %s" % (path, exc.strerror or exc)) from exc
+    try:
+        handle = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+        try:
+            return sorted(os.listdir(handle))
+        finally:
+            os.close(handle)
+    finally:
+        os.close(fd)

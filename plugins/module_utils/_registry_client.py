@@ -193,6 +193,18 @@ class _HTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
     pass
 
 
+def load_client_pairs(context, directory):
+    """Present the client certificates of a certs.d directory as dockerd does: every X.cert with its X.key
+    (a certificate without its key is skipped; dockerd refuses the registry then, the probe says why)."""
+    for cert in sorted(glob.glob(os.path.join(directory, "*.cert"))):
+        key = cert[:-len(".cert")] + ".key"
+        if os.path.exists(key):
+            try:
+                context.load_cert_chain(cert, key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ProbeFailure(ERROR, "cannot use the client certificate %s with %s: %s" % (cert, key, exc))
+
+
 class Transport:
     """HTTPS requests with TLS verification (system CAs + ca_file + Docker's certs.d), proxies from
     the environment, and redirects (Authorization is dropped when a redirect leaves the host)."""
@@ -228,6 +240,7 @@ class Transport:
                 for directory in self.certs_dirs:
                     for ca in sorted(glob.glob(os.path.join(directory, host, "*.crt"))):
                         context.load_verify_locations(cafile=ca)
+                    load_client_pairs(context, os.path.join(directory, host))
             self._contexts[host] = context
         return self._contexts[host]
 

@@ -52,6 +52,7 @@ SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 DOCKER_EXECUTORS = ("docker", "docker-windows", "docker+machine", "docker-autoscaler")
 ECR_HOST = re.compile(r"^[0-9a-z]+\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.", re.IGNORECASE)
 ECR_WARN_SECONDS = 2 * 3600
+EXPIRY_WARN_SECONDS = 14 * 86400  # other static credentials: deploy tokens, robot accounts, JWT access tokens
 # Fields of docker/cli's ConfigFile and AuthConfig this resolver reads (Go's JSON matches names
 # case-insensitively when there is no exact match).
 CONFIG_FIELDS = ("auths", "credsStore", "credHelpers")
@@ -554,6 +555,44 @@ def ecr_token_problem(entry, now, expiries=None):
     return None
 
 
+def _jwt_expiration(token):
+    """The `exp` (epoch seconds) of a JWT (header.payload.signature, base64url JSON), or None. The signature
+    is not checked: only when the token stops working matters here."""
+    parts = token.split(".") if isinstance(token, str) else []
+    if len(parts) != 3:
+        return None
+    try:
+        payload = base64.urlsafe_b64decode((parts[1] + "=" * (-len(parts[1]) % 4)).encode("ascii"))
+        data = json.loads(payload.decode("utf-8"))
+    except (ValueError, TypeError, UnicodeError, binascii.Error):
+        return None
+    exp = data.get("exp") if isinstance(data, dict) else None
+    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+
+
+def static_expiry_problem(entry, now, expiries=None, warn_seconds=EXPIRY_WARN_SECONDS):
+    """Expired or soon-expiring static credentials of a registry other than ECR (ecr_token_problem covers
+    those): the expiry recorded in `expiries` for this password, else the `exp` of a JWT password or token."""
+    if entry["kind"] != KIND_STATIC:
+        return None
+    host = _host(entry["path"])
+    secret = entry["password"] or entry.get("identitytoken") or entry.get("registrytoken")
+    if ECR_HOST.match(host) or not secret:
+        return None
+    expiration = (expiries or {}).get((host, entry["password"]))
+    if expiration is None:
+        expiration = _jwt_expiration(secret)
+    if expiration is None:
+        return None
+    when = datetime.datetime.fromtimestamp(expiration, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    left = expiration - now
+    if left <= 0:
+        return "static credentials for %s expired at %s; pulls fail until they are renewed" % (host, when)
+    if left < warn_seconds:
+        return "static credentials for %s expire at %s (in %d days); renew them" % (host, when, left // 86400)
+    return None
+
+
 # ---------------------------------------------------------------- the runner's side of config.toml
 
 
@@ -604,6 +643,81 @@ def runner_problems(runner, name, auth_source):
         problems.append("runner %s: DOCKER_AUTH_CONFIG in the runner's environment holds static credentials, and "
                         "the runner exports it to every job script, build container and service container; keep "
                         "them in the runner user's ~/.docker/config.json instead" % name)
+    return problems
+
+
+# Pull policies that let a job run an image already on the host without the registry checking its credentials.
+CACHED_POLICIES = ("if-not-present", "never")
+
+
+def _policies(value):
+    if isinstance(value, str):
+        return [value] if value else []
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def pull_policy_problems(runner, name, private_images):
+    """A runner that pulls images with credentials and lets jobs use a cached-image pull policy: a job
+    without those credentials can run a private image an earlier job pulled (gitlab-runner issues 37859,
+    38706). Jobs may use allowed_pull_policies, or without it the runner's pull_policy (default always)."""
+    if not private_images:
+        return []
+    docker = runner.get("docker") if isinstance(runner.get("docker"), dict) else {}
+    allowed = _policies(docker.get("allowed_pull_policies"))
+    usable = allowed or _policies(docker.get("pull_policy")) or ["always"]
+    cached = [policy for policy in usable if policy in CACHED_POLICIES]
+    if not cached:
+        return []
+    where = "docker.allowed_pull_policies" if allowed else "docker.pull_policy (no allowed_pull_policies)"
+    shown = ", ".join(sorted(set(private_images))[:3]) + (", ..." if len(set(private_images)) > 3 else "")
+    return ["runner %s: pulls images with credentials (%s) and %s lets jobs use pull policy %s, so a job without "
+            "those credentials can run a private image an earlier job left on the host (gitlab-runner issues 37859 "
+            "and 38706); set docker.allowed_pull_policies = [\"always\"] (and docker.pull_policy = \"always\")"
+            % (name, shown, where, " and ".join(cached))]
+
+
+GLOB_CHARS = "*?[{"
+
+
+def pattern_registry(pattern):
+    """The registry host[:port] an allowed_images / allowed_services pattern confines jobs to, "docker.io" for
+    Docker Hub names, None when its first component is a glob (any registry)."""
+    first, slash, _rest = pattern.partition("/")
+    if any(char in first for char in GLOB_CHARS) and (slash or "**" in first):
+        return None  # "*/app", "**": doublestar's * stops at a slash, ** does not
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        return "docker.io"
+    return first.lower()
+
+
+def _allowlist_key(registry):
+    key = auth.normalize_registry_key(registry, "allowed_registries")
+    return "docker.io" if key == auth.DOCKER_HUB_KEY else key.split("/")[0]
+
+
+def registry_allowlist_problems(runner, name, allowed_registries):
+    """Where a runner lets jobs name images (allowed_images) or services (allowed_services) of registries
+    the operator did not allow; nothing when no allowlist was asked for."""
+    if not allowed_registries:
+        return []
+    allowed = sorted({_allowlist_key(registry) for registry in allowed_registries})
+    suggestion = ", ".join('"%s/**"' % registry for registry in allowed)
+    docker = runner.get("docker") if isinstance(runner.get("docker"), dict) else {}
+    problems = []
+    for key in ("allowed_images", "allowed_services"):
+        patterns = [p for p in docker.get(key) or [] if isinstance(p, str)]
+        if not patterns:
+            problems.append("runner %s: docker.%s is not set, so jobs may name any image of any registry; set "
+                            "docker.%s = [%s]" % (name, key, key, suggestion))
+            continue
+        for pattern in patterns:
+            registry = pattern_registry(pattern)
+            if registry is None:
+                problems.append("runner %s: docker.%s pattern '%s' matches images of any registry; use patterns "
+                                "of the allowed registries (%s)" % (name, key, pattern, suggestion))
+            elif registry not in allowed:
+                problems.append("runner %s: docker.%s pattern '%s' allows images of %s, which is not one of the "
+                                "allowed registries (%s)" % (name, key, pattern, registry, ", ".join(allowed)))
     return problems
 
 
@@ -869,7 +983,7 @@ def public_entry(info):
             "username": info["username"] or None, "source": info["source"], "origin": info["origin"]}
 
 
-def explain_image(image, merged, sources, now, job_registries=(), expiries=None):
+def explain_image(image, merged, sources, now, job_registries=(), expiries=None, warn_seconds=EXPIRY_WARN_SECONDS):
     """The runner's choice for one image: (match or None, problems). `merged` comes from all_configs."""
     problems = []
     if merged["abort"] is not None:
@@ -898,6 +1012,9 @@ def explain_image(image, merged, sources, now, job_registries=(), expiries=None)
         ecr = ecr_token_problem(match, now, expiries)
         if ecr:
             problems.append(ecr)
+        expiry = static_expiry_problem(match, now, expiries, warn_seconds)
+        if expiry:
+            problems.append(expiry)
         if match["source"] != SOURCE_JOB and any(
                 auth.key_registry_path(r) in parent_paths(image_path) for r in job_registries or ()):
             problems.append("credentials from %s shadow the CI_JOB_TOKEN credentials GitLab sends for this registry"

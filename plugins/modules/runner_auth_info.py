@@ -108,10 +108,32 @@ options:
         expiry inside the token is used, when it can be read). A missing file is no error.
     type: path
     default: /var/lib/runnerkit/rotate_ecr_auth.json
+  allowed_registries:
+    description:
+      - The registries jobs may take images and services from (C(host[:port]), C(docker.io) for Docker Hub). When
+        given, a runner whose C(docker.allowed_images) or C(docker.allowed_services) is unset, has a pattern that
+        matches any registry (C(*/*), C(**)), or allows another registry is reported, with the patterns to set.
+      - Empty (the default) checks nothing.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+  expiry_warn_days:
+    description:
+      - Report static credentials of registries other than ECR that expire within this many days, and those that
+        have expired. The expiry is the one recorded for that password in O(ecr_state_file), else the C(exp) of a
+        password or token that is a JWT (Azure Container Registry tokens, OIDC access tokens). Deploy tokens and
+        robot accounts whose expiry is not recorded and that are not JWTs cannot be checked.
+      - With C(audit_fail_on_problems) in C(playbooks/audit.yml), an expired credential fails the host.
+    type: int
+    default: 14
+    version_added: 0.2.0
   ca_file:
     description:
       - A PEM file of CA certificates to trust for the probe, in addition to the system store and to
         C(/etc/docker/certs.d/<registry>/*.crt), where the Docker daemon looks.
+      - Like the daemon, the probe also presents the client certificate of C(/etc/docker/certs.d/<registry>/)
+        (every C(X.cert) with its C(X.key), as M(runnerkit.gitlab_runner.registry_trust) writes them).
     type: path
   validate_certs:
     description: Verify registry TLS certificates during the probe.
@@ -321,6 +343,8 @@ ARGUMENT_SPEC = dict(
     service=dict(type="str", default="gitlab-runner"),
     gitlab_registries=dict(type="list", elements="str", default=[]),
     ecr_state_file=dict(type="path", default="/var/lib/runnerkit/rotate_ecr_auth.json"),
+    expiry_warn_days=dict(type="int", default=14),
+    allowed_registries=dict(type="list", elements="str", default=[]),
     ca_file=dict(type="path"),
     validate_certs=dict(type="bool", default=True),
     timeout=dict(type="int", default=10),
@@ -730,7 +754,7 @@ class Audit:
             cache[key] = resolve.all_configs(sources)
         merged = cache[key]
         match, problems = resolve.explain_image(image, merged, sources, self.now, self.params["gitlab_registries"],
-                                                self.expiries)
+                                                self.expiries, self.params["expiry_warn_days"] * 86400)
         row["problems"].extend(problems)
         if match is not None:
             row.update(source=match["source"], source_origin=match["origin"], key=match["key"], kind=match["kind"],
@@ -794,6 +818,9 @@ class Audit:
                 continue
             more, env_source = self.runner_rows(name, runner, home, job, ci_rows)
             rows.extend(more)
+            private = [row["image"] for row in more if row["source"] != resolve.SOURCE_NONE]
+            self.problems.extend(resolve.pull_policy_problems(runner, name, private))
+            self.problems.extend(resolve.registry_allowlist_problems(runner, name, params["allowed_registries"]))
             if env_source is not None:
                 env_sources.append(env_source)
         sources = [public_source(s) for s in env_sources + [home]]
@@ -812,7 +839,7 @@ def main():
     audit = Audit(module)
     try:
         result = audit.run()
-    except (InfoError, toml.ConfigError, files.FileError) as exc:
+    except (InfoError, toml.ConfigError, files.FileError, auth.AuthConfigError) as exc:
         secrets.no_log(module, audit.secrets)
         module.fail_json(msg=str(exc))
     secrets.no_log(module, audit.secrets)

@@ -25,6 +25,10 @@
 # RUNNERKIT_DOCKER_RUN (socket, pid file, exec root: /run/runnerkit-docker-<hash of the data dir>),
 # RUNNERKIT_DEBIAN_MIRROR (http://deb.debian.org/debian), RUNNERKIT_DEBIAN_SUITES (the releases a
 # runner host may run: "bullseye bookworm trixie", Debian 11, 12, 13), PYTHON (.venv/bin/python, else python3).
+# RUNNERKIT_DOCKER_ETC (a directory): start dockerd in its own mount namespace with this directory
+# bind-mounted over /etc/docker, so that its certs.d, daemon.json and key.json are the test's and the
+# machine's /etc/docker is left alone (certs.d is hard-coded in dockerd); RUNNERKIT_DOCKER_HOSTS (a
+# file), with it, is bind-mounted over /etc/hosts in that namespace (e.g. Docker Hub to a closed port).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -98,8 +102,24 @@ dockerd_pid() {
 
 daemon_answers() { timeout 10 "${docker}" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+# With RUNNERKIT_DOCKER_ETC: the command that puts dockerd into a private mount namespace with the
+# test's /etc/docker (and /etc/hosts); it execs dockerd, so the pid file still names dockerd itself.
+namespace_launcher=()
+set_namespace_launcher() {
+    local etc=${RUNNERKIT_DOCKER_ETC:-} hosts=${RUNNERKIT_DOCKER_HOSTS:-}
+    [[ -n "${etc}" ]] || return 0
+    [[ -d "${etc}" ]] || die "RUNNERKIT_DOCKER_ETC=${etc} is not a directory"
+    [[ -d /etc/docker ]] || die "/etc/docker is missing: nothing to bind-mount RUNNERKIT_DOCKER_ETC over"
+    [[ -z "${hosts}" || -f "${hosts}" ]] || die "RUNNERKIT_DOCKER_HOSTS=${hosts} is not a file"
+    # shellcheck disable=SC2016 # expanded by the inner shell, inside the namespace
+    namespace_launcher=(unshare --mount --propagation private -- sh -c \
+        'mount --bind "$1" /etc/docker && { [ -z "$2" ] || mount --bind "$2" /etc/hosts; } && shift 2 && exec "$@"' \
+        sh "${etc}" "${hosts}")
+}
+
 cmd_start() {
     apt_install docker.io
+    set_namespace_launcher
     if dockerd_pid >/dev/null && daemon_answers; then
         log "daemon already running on ${DOCKER_HOST}"
         return 0
@@ -109,7 +129,7 @@ cmd_start() {
     chmod 0700 "${run_dir}"
     log "starting dockerd on ${DOCKER_HOST} (data root ${data_root}, log ${log_file})"
     # setsid: a Ctrl-C in the terminal reaches the test run, not the daemon; stop ends it.
-    setsid dockerd \
+    setsid "${namespace_launcher[@]}" dockerd \
         --data-root "${data_root}" \
         --exec-root "${exec_root}" \
         --host "${DOCKER_HOST}" \

@@ -358,6 +358,11 @@ class Registry:
     :func:`push` pushed).
     """
 
+    # Subclasses serve elsewhere: another address, and a command that runs the server there (such as
+    # `ip netns exec NS`, for an address the Docker daemon verifies: it trusts all of 127.0.0.0/8).
+    listen_host = LOOPBACK
+    command_prefix = ()
+
     def __init__(self, workdir, certs, users=None, port=None, realm="runnerkit-test", log_headers=False):
         self.workdir = os.path.abspath(os.fspath(workdir))
         self.certs = certs
@@ -381,7 +386,7 @@ class Registry:
     # -- properties
     @property
     def host(self):
-        return "%s:%d" % (LOOPBACK, self.port)
+        return "%s:%d" % (self.listen_host, self.port)
 
     @property
     def url(self):
@@ -405,7 +410,7 @@ class Registry:
 
     # -- lifecycle
     def _write_config(self):
-        listen = "%s:%d" % (LOOPBACK, self.backend_port or self.port)
+        listen = "%s:%d" % (self.listen_host, self.backend_port or self.port)
         lines = [
             "version: 0.1",
             "log:",
@@ -468,7 +473,7 @@ class Registry:
         self._log = open(self.log_file, "ab")  # pylint: disable=consider-using-with
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [DOCKER_REGISTRY, "serve", self.config_file], stdin=subprocess.DEVNULL, stdout=self._log,
+            list(self.command_prefix) + [DOCKER_REGISTRY, "serve", self.config_file], stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, env=env, cwd=self.workdir, preexec_fn=_die_with_parent)
         if self.log_headers:
             try:

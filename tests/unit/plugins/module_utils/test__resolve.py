@@ -708,3 +708,44 @@ def test_keys_of_different_ports_or_namespaces_are_no_duplicates():
             "credHelpers": {"docker.io": "desktop"}}
     source = resolve.read_source(resolve.SOURCE_HOME, "f", json.dumps(data), check_helper=lambda name: None)
     assert not [p for p in resolve.source_problems(source) if "keep one" in p]
+
+
+def _jwt(payload):
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return "%s.%s.c2lnbmF0dXJl" % (part({"alg": "RS256", "typ": "JWT"}), part(payload))
+
+
+def _static(host, password):
+    return {"kind": resolve.KIND_STATIC, "path": host, "password": password, "identitytoken": "", "registrytoken": ""}
+
+
+@pytest.mark.parametrize("left_days, words", [
+    (-1, "static credentials for reg.tld expired at"),
+    (3, "static credentials for reg.tld expire at"),
+    (30, None),
+])
+def test_static_credentials_with_a_jwt_exp_are_reported_within_the_window(left_days, words):
+    now = 1_800_000_000
+    entry = _static("reg.tld", _jwt({"sub": "robot", "exp": now + left_days * 86400}))
+    problem = resolve.static_expiry_problem(entry, now, warn_seconds=14 * 86400)
+    assert (words in problem and entry["password"] not in problem) if words else problem is None
+
+
+def test_a_recorded_expiry_wins_and_tokens_without_one_are_not_guessed():
+    now = 1_800_000_000
+    assert resolve.static_expiry_problem(_static("reg.tld", "glpat-notajwt"), now) is None
+    assert resolve.static_expiry_problem(_static("reg.tld", "a.b.c"), now) is None  # dotted, not base64 JSON
+    recorded = {("reg.tld", "deploy-token-1"): now - 60}
+    assert "expired at" in resolve.static_expiry_problem(_static("reg.tld", "deploy-token-1"), now, recorded)
+    ecr = _static("123456789012.dkr.ecr.eu-west-1.amazonaws.com", _jwt({"exp": now - 60}))
+    assert resolve.static_expiry_problem(ecr, now) is None  # ecr_token_problem's job
+
+
+@pytest.mark.parametrize("pattern, registry", [
+    ("*", "docker.io"), ("alpine:*", "docker.io"), ("library/*", "docker.io"), ("**", None), ("*/*", None),
+    ("*.example.com/**", None), ("reg.tld:5000/**", "reg.tld:5000"), ("Reg.Example.com/ns/*", "reg.example.com"),
+    ("localhost/app", "localhost"),
+])
+def test_pattern_registry(pattern, registry):
+    assert resolve.pattern_registry(pattern) == registry

@@ -11,6 +11,7 @@ import base64
 import collections
 import json
 import os
+import time
 
 import pytest
 
@@ -182,3 +183,75 @@ def test_config_toml_with_a_bom_inline_runners_and_dotted_keys(host, capsys):
     assert (row["runner"], row["image"], row["source"], row["username"]) == (
         "build", "reg.tld:5000/ns/app:1", "home_config", "ci")
     assert PASSWORD not in out and TOKEN not in out
+
+
+@pytest.mark.parametrize("docker_keys, flagged", [
+    ('    pull_policy = ["always", "if-not-present"]\n',
+     "docker.pull_policy (no allowed_pull_policies) lets jobs use pull policy if-not-present"),
+    ('    pull_policy = "always"\n    allowed_pull_policies = ["always", "never"]\n',
+     "docker.allowed_pull_policies lets jobs use pull policy never"),
+    ('    pull_policy = ["always", "if-not-present"]\n    allowed_pull_policies = ["always"]\n', None),
+    ("", None),  # the runner's default pull policy is always
+])
+def test_a_cached_image_pull_policy_is_flagged_for_a_runner_with_private_images(host, capsys, docker_keys, flagged):
+    with open(host["config"], "a", encoding="utf-8") as config:
+        config.write(docker_keys)
+    (host["homes"]["root"] / ".docker" / "config.json").write_text(
+        json.dumps({"auths": {"reg.tld:5000": auth("ci", PASSWORD)}}))
+    result, out = run({"path": host["config"], "user": "root"}, capsys)
+    found = [p for p in result["problems"] if "gitlab-runner issues 37859" in p]
+    if flagged is None:
+        assert found == [], found
+    else:
+        assert len(found) == 1 and flagged in found[0] and "reg.tld:5000/ns/app:1" in found[0], result["problems"]
+        assert 'set docker.allowed_pull_policies = ["always"]' in found[0]
+    assert PASSWORD not in out
+
+
+def test_a_cached_image_pull_policy_without_private_images_is_not_flagged(host, capsys):
+    with open(host["config"], "a", encoding="utf-8") as config:
+        config.write('    pull_policy = "if-not-present"\n')
+    result, _out = run({"path": host["config"], "user": "root"}, capsys)
+    assert not any("gitlab-runner issues 37859" in p for p in result["problems"]), result["problems"]
+
+
+def jwt_token(exp):
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return "%s.%s.c2lnbmF0dXJl" % (part({"alg": "RS256"}), part({"sub": "robot$ci", "exp": exp}))
+
+
+@pytest.mark.parametrize("left_days, warn_days, expected", [
+    (5, 14, "expire at"), (5, 3, None), (-2, 14, "expired at"),
+])
+def test_a_static_jwt_credential_is_reported_before_and_after_it_expires(
+        host, capsys, left_days, warn_days, expected):
+    token = jwt_token(int(time.time()) + left_days * 86400)
+    (host["homes"]["root"] / ".docker" / "config.json").write_text(
+        json.dumps({"auths": {"reg.tld:5000": auth("robot$ci", token)}}))
+    result, out = run({"path": host["config"], "user": "root", "expiry_warn_days": warn_days}, capsys)
+    found = [p for p in result["images"][0]["problems"] if "static credentials for reg.tld:5000" in p]
+    assert (len(found) == 1 and expected in found[0]) if expected else found == [], result["images"][0]["problems"]
+    assert token not in out
+
+
+@pytest.mark.parametrize("docker_keys, expected", [
+    ("", ['docker.allowed_images is not set', 'docker.allowed_services is not set']),
+    ('    allowed_images = ["*/*", "alpine:*"]\n    allowed_services = ["reg.tld:5000/**"]\n',
+     ["pattern '*/*' matches images of any registry", "pattern 'alpine:*' allows images of docker.io"]),
+    ('    allowed_images = ["reg.tld:5000/**", "Reg.tld:5000/ns/*"]\n    allowed_services = ["reg.tld:5000/**"]\n', []),
+])
+def test_allowed_images_outside_the_registry_allowlist_are_flagged(host, capsys, docker_keys, expected):
+    with open(host["config"], "a", encoding="utf-8") as config:
+        config.write(docker_keys)
+    result, _out = run({"path": host["config"], "user": "root", "allowed_registries": ["https://REG.tld:5000/"]},
+                       capsys)
+    found = [p for p in result["problems"] if "docker.allowed_" in p]
+    assert len(found) == len(expected) and all(any(e in p for p in found) for e in expected), found
+    if docker_keys == "":
+        assert 'set docker.allowed_images = ["reg.tld:5000/**"]' in found[0]
+
+
+def test_without_an_allowlist_allowed_images_are_not_checked(host, capsys):
+    result, _out = run({"path": host["config"], "user": "root"}, capsys)
+    assert not any("docker.allowed_" in p for p in result["problems"])
