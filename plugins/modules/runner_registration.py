@@ -136,7 +136,7 @@ notes:
   - One GitLab runner can serve many hosts (runner managers); declare it on each host with the same O(name) and
     O(description) and run the task with C(run_once) first to create it, then write the same token everywhere
     (see C(docs/guide.md)). Automatic token rotation must then be off on those hosts
-    (C(FF_DISABLE_AUTOMATIC_TOKEN_ROTATION)): GitLab hands a rotated token only to the host that asked.
+    (C(FF_DISABLE_AUTOMATIC_TOKEN_ROTATION)), because GitLab hands a rotated token only to the host that asked.
   - Runner settings in GitLab (O(tag_list), O(paused), ...) are sent when a runner is created; the module does not
     change them on an existing runner.
 seealso:
