@@ -196,8 +196,9 @@ class GitLabStandIn:
         if found is None:
             raise _Answer(401, {"message": "401 Unauthorized"})
         if found.state == "expired":
-            raise _Answer(401, {"error": "invalid_token", "error_description": "Token is expired. You can either do "
-                               "re-authorization or token refresh."})
+            raise _Answer(401, {"error": "invalid_token",
+                                "error_description": "Token is expired. You can either do re-authorization or "
+                                                     "token refresh."})
         if found.state == "revoked":
             raise _Answer(401, {"error": "invalid_token",
                                 "error_description": "Token was revoked. You have to re-authorize from the user."})

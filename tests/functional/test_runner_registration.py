@@ -267,4 +267,3 @@ def test_untrusted_tls_without_ca_path(gitlab, register):
     message = result.result(TASK)["msg"]
     assert "not trusted" in message and "ca_path" in message
     assert gitlab.requests() == []
-
