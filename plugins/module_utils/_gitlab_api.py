@@ -73,7 +73,7 @@ def parse_duration(value):
 def parse_time(value):
     """An aware UTC datetime of GitLab's ISO 8601 time (`2026-12-04T17:00:00.000Z`), whole seconds;
     ZERO_TIME for null (no expiry), as the runner writes it."""
-    if value in (None, ""):
+    if value in (None, "", "None", "null"):  # "None": a null passed through a template as text
         return ZERO_TIME
     if isinstance(value, datetime.datetime):
         moment = value

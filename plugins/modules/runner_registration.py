@@ -52,7 +52,8 @@ options:
     description:
       - A personal, group or project access token. Creating needs the scope C(create_runner); reading, resetting
         and deleting by id C(manage_runner); finding a runner again by description C(read_api). C(api) covers all.
-      - Needed for O(state=present). Without it O(state=absent) deletes the runner with its own token from the file.
+      - Needed for O(state=present) unless O(token) is given. Without it O(state=absent) deletes the runner with
+        its own token from the file.
     type: str
   config_path:
     description: The C(config.toml) holding the runner's table.
@@ -115,6 +116,25 @@ options:
         example C(7d), C(12h), C(90m), C(3600s), or a number of days. Unset, a working token is never rotated
         by the module (the runner rotates it itself unless C(FF_DISABLE_AUTOMATIC_TOKEN_ROTATION) is on).
     type: str
+  token:
+    description:
+      - The token of a runner that another task created or found, for the other hosts of a runner that serves many
+        hosts (the C(token) that O(return_token) returned on the first one). Written with O(runner_id) and
+        O(token_expires_at) when the table holds another id or token; nothing is sent to GitLab but a C(GET) of the
+        runner by id when O(api_token) is given.
+    type: str
+  runner_id:
+    description: The id in GitLab of the runner whose O(token) is given.
+    type: int
+  token_expires_at:
+    description: When the given O(token) expires (ISO 8601, as O(return_token) returns it); unset, never.
+    type: str
+  return_token:
+    description:
+      - Return the runner token as C(token), to write it on the other hosts of a runner that serves many hosts with
+        O(token). Only allowed when the task has C(no_log: true), so that it shows in no output.
+    type: bool
+    default: false
   recreate_stale:
     description:
       - What to do when the table's C(id) is a runner GitLab no longer knows (HTTP 404). V(false) fails and says so;
@@ -161,6 +181,29 @@ EXAMPLES = r"""
     run_untagged: false
     rotate_within: 7d
 
+- name: One runner for every host of a group - created (or rotated) once, from the first host
+  runnerkit.gitlab_runner.runner_registration:
+    api_url: https://gitlab.example.com
+    api_token: "{{ vault_gitlab_runner_admin_token }}"
+    name: shared-docker
+    executor: docker
+    description: shared-docker
+    rotate_within: 7d
+    return_token: true
+  run_once: true
+  no_log: true
+  register: shared_runner
+
+- name: The same token on every host
+  runnerkit.gitlab_runner.runner_registration:
+    api_url: https://gitlab.example.com
+    api_token: "{{ vault_gitlab_runner_admin_token }}"
+    name: shared-docker
+    executor: docker
+    token: "{{ shared_runner.token }}"
+    runner_id: "{{ shared_runner.runner_id }}"
+    token_expires_at: "{{ shared_runner.token_expires_at }}"
+
 - name: Remove the runner in GitLab and its table
   runnerkit.gitlab_runner.runner_registration:
     api_url: https://gitlab.example.com
@@ -174,7 +217,8 @@ action:
   description:
     - What was done (or would be done in check mode) - V(none), V(created) (a new runner),
       V(reset) (a runner found again got a new token), V(rotated) (a token expiring within O(rotate_within)),
-      V(deleted) (in GitLab and the table) or V(removed) (the table only; GitLab did not know the runner).
+      V(adopted) (a given O(token) written), V(deleted) (in GitLab and the table) or V(removed) (the table only;
+      GitLab did not know the runner).
   returned: always
   type: str
   sample: created
@@ -193,6 +237,11 @@ changes:
   returned: always
   type: dict
   sample: {runners: {docker-build: [id, token, token_obtained_at, token_expires_at]}}
+token:
+  description: The runner token now in the file; only with O(return_token=true) on a task with C(no_log).
+  returned: when O(return_token=true)
+  type: str
+  sample: glrt-t2_ExampleToken
 api_writes:
   description: The write requests sent to GitLab (method and path), none in check mode.
   returned: always
@@ -235,6 +284,10 @@ ARGUMENT_SPEC = dict(
     maximum_timeout=dict(type="int"),
     maintenance_note=dict(type="str"),
     rotate_within=dict(type="str"),
+    token=dict(type="str", no_log=True),
+    runner_id=dict(type="int"),
+    token_expires_at=dict(type="str"),
+    return_token=dict(type="bool", default=False),
     recreate_stale=dict(type="bool", default=False),
     validate_certs=dict(type="bool", default=True),
     ca_path=dict(type="path"),
@@ -243,9 +296,10 @@ ARGUMENT_SPEC = dict(
 REQUIRED_IF = [
     ("runner_type", "group_type", ["group_id"]),
     ("runner_type", "project_type", ["project_id"]),
-    ("state", "present", ["api_token"]),
+    ("state", "present", ["api_token", "token"], True),
 ]
-DONE = {"none": "none", "create": "created", "reset": "reset", "rotate": "rotated"}
+REQUIRED_TOGETHER = [("token", "runner_id")]
+DONE = {"none": "none", "create": "created", "reset": "reset", "rotate": "rotated", "adopt": "adopted"}
 PREVIEW_TOKEN = "(new token)"  # what check mode shows for a token it did not ask for
 
 
@@ -314,8 +368,23 @@ def plan_present(client, params, table):
     return ("reset", found) if found else ("create", None)
 
 
+def plan_adopt(client, params, table):
+    """(action, runner id) for a given token: adopt it when the table holds another id or token."""
+    runner_id = params["runner_id"]
+    if client.api_token and client.get_runner(runner_id) is None:
+        raise RegistrationError("runner id %d is stale: GitLab no longer knows it (HTTP 404 Runner Not Found); "
+                                "register the runner again on the first host" % runner_id)
+    if table_id(table) == runner_id and (table or {}).get("token") == params["token"]:
+        return "none", runner_id
+    return "adopt", runner_id
+
+
 def run_present(module, client, params, table):
     """Do (or in check mode, only decide) the GitLab side; return (action, id, token answer or None)."""
+    if params["token"]:
+        action, runner_id = plan_adopt(client, params, table)
+        answer = {"token": params["token"], "token_expires_at": params["token_expires_at"]}
+        return DONE[action], runner_id, answer
     action, runner_id = plan_present(client, params, table)
     if action == "none" or module.check_mode:
         return DONE[action], runner_id, None
@@ -349,7 +418,7 @@ def run_absent(module, client, params, table):
 
 def token_settings(runner_id, answer):
     """The runner-owned keys to write after a create or reset, as `gitlab-runner register` writes them."""
-    if answer is None:  # check mode: nothing was asked for
+    if answer is None:  # check mode: nothing was asked for (a given token is never a preview)
         return {"id": runner_id or 0, "token": PREVIEW_TOKEN, "token_obtained_at": api.now_utc(),
                 "token_expires_at": api.ZERO_TIME}
     return {"id": runner_id, "token": answer["token"], "token_obtained_at": api.now_utc(),
@@ -403,6 +472,10 @@ def check_params(module):
         module.fail_json(msg="rotate_within: %s" % exc)
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout: must be a positive number of seconds")
+    if params["return_token"] and not module.no_log:
+        module.fail_json(msg="return_token: set no_log: true on the task, so that the token shows in no output")
+    if params["token"] and params["state"] == "absent":
+        module.fail_json(msg="token: not used with state=absent (the token in the file is used)")
     return params
 
 
@@ -423,6 +496,8 @@ def run(module, params, path):
         raise RegistrationError("config.toml has no runner named %r; give executor so that its table can be "
                                 "created" % params["name"])
     settings, answer, expiry = None, None, file_expiry(table)
+    if params["token"]:
+        secrets.no_log(module, {params["token"]})
     if params["state"] == "present":
         action, runner_id, answer = run_present(module, client, params, table)
         if action != "none":
@@ -442,6 +517,11 @@ def run(module, params, path):
         result["runner_id"] = runner_id
     if params["state"] == "present":
         result["token_expires_at"] = iso(expiry)
+    if params["return_token"] and params["state"] == "present":
+        result["token"] = settings["token"] if settings else table["token"]
+        # The task's no_log hides the whole result; the token and its parts found by shape (a long random
+        # part is a "blob" too) must not be masked inside it.
+        module.no_log_values.difference_update({v for v in module.no_log_values if v in result["token"]})
     if module._diff and planned["changed"]:
         result["diff"] = dict(before=core.masked_text(text, found), after=core.masked_text(new_text, found),
                               before_header=path, after_header=path)
@@ -449,7 +529,8 @@ def run(module, params, path):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, required_together=REQUIRED_TOGETHER,
+                           supports_check_mode=True)
     if not core.HAS_TOMLKIT:
         module.fail_json(msg=missing_required_lib(core.TOMLKIT_REQUIREMENT), exception=str(core.TOMLKIT_IMPORT_ERROR))
     params = check_params(module)

@@ -267,3 +267,86 @@ def test_untrusted_tls_without_ca_path(gitlab, register):
     message = result.result(TASK)["msg"]
     assert "not trusted" in message and "ca_path" in message
     assert gitlab.requests() == []
+
+
+# ---------------------------------------------------------------- one runner, many hosts
+
+
+FLEET = ("host1", "host2", "host3")
+
+
+@pytest.fixture
+def fleet(run_playbook, gitlab, pki, tmp_path):
+    """fleet(api_token, **options) -> PlaybookRun of the shared-runner pattern on three hosts (each its own
+    config.toml): created or rotated once with run_once + return_token, the same token adopted everywhere."""
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(json.dumps({"fleet": {"hosts": {name: {"ansible_connection": "local"} for name in FLEET}}}))
+    base = {"api_url": gitlab.url, "config_path": str(tmp_path) + "/{{ inventory_hostname }}/config.toml",
+            "name": "shared", "executor": "docker", "description": "shared", "ca_path": pki.ca_file}
+
+    def run(api_token, **options):
+        first = dict(base, api_token=api_token, return_token=True, **options)
+        rest = dict(base, api_token=api_token, token="{{ shared.token }}", runner_id="{{ shared.runner_id }}",
+                    token_expires_at="{{ shared.token_expires_at }}")
+        play = [{"hosts": "fleet", "gather_facts": False, "tasks": [
+            {"name": "Create or rotate the shared runner once", "runnerkit.gitlab_runner.runner_registration": first,
+             "run_once": True, "no_log": True, "register": "shared"},
+            {"name": "The same token on every host", "runnerkit.gitlab_runner.runner_registration": rest},
+        ]}]
+        result = run_playbook(play, args=("-i", str(inventory)), diff=True, env={"NO_PROXY": "*", "no_proxy": "*"})
+        assert_no_token(result, gitlab, api_token)
+        return result
+
+    run.files = {name: tmp_path / name / "config.toml" for name in FLEET}
+    return run
+
+
+def test_one_runner_for_three_hosts(gitlab, fleet):
+    """Created once (one POST), the same id and token on all three hosts; a rerun writes nothing."""
+    token = gitlab.add_token()
+    first = fleet(token)
+    assert first.rc == 0, first.output
+    assert writes(gitlab, 0) == [("POST", "/api/v4/user/runners")]
+    (runner,) = gitlab.runners().values()
+    for name, path in fleet.files.items():
+        table = runner_table(path, "shared")
+        assert (table["id"], table["token"]) == (runner["id"], runner["token"]), name
+    assert [r["status"] for r in first.records("The same token on every host")].count("changed") == 2
+    mark = gitlab.mark()
+    again = fleet(token)
+    assert again.rc == 0 and writes(gitlab, mark) == []
+    assert {r["status"] for r in again.records("The same token on every host")} == {"ok"}
+
+
+def test_shared_runner_rotated_once_and_written_everywhere(gitlab, fleet):
+    """Rotation of a shared runner: one reset from one place, the new token on every host in the same play."""
+    token = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+    assert fleet(token).rc == 0
+    mark = gitlab.mark()
+    rotated = fleet(token, rotate_within="7d")
+    assert rotated.rc == 0, rotated.output
+    (runner,) = gitlab.runners().values()
+    assert writes(gitlab, mark) == [("POST", "/api/v4/runners/%d/reset_authentication_token" % runner["id"])]
+    for path in fleet.files.values():
+        assert runner_table(path, "shared")["token"] == runner["token"]
+
+
+def test_host_left_with_a_dead_token_gets_the_current_one(gitlab, fleet):
+    token = gitlab.add_token()
+    assert fleet(token).rc == 0
+    current = runner_table(fleet.files["host1"], "shared")["token"]
+    dead = fleet.files["host3"]
+    dead.write_text(dead.read_text().replace(current, "glrt-t1_deadtokenfromlastyear"))
+    mark = gitlab.mark()
+    result = fleet(token)
+    assert writes(gitlab, mark) == []
+    statuses = {r["host"]: r["status"] for r in result.records("The same token on every host")}
+    assert statuses == {"host1": "ok", "host2": "ok", "host3": "changed"}
+    assert runner_table(dead, "shared")["token"] == current
+
+
+def test_return_token_needs_no_log(gitlab, register):
+    result = register(api_token=gitlab.add_token(), return_token=True)
+    assert result.rc != 0 and "no_log: true" in result.result(TASK)["msg"]
+    assert gitlab.writes() == []
