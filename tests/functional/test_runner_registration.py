@@ -350,3 +350,36 @@ def test_return_token_needs_no_log(gitlab, register):
     result = register(api_token=gitlab.add_token(), return_token=True)
     assert result.rc != 0 and "no_log: true" in result.result(TASK)["msg"]
     assert gitlab.writes() == []
+
+
+def test_runner_role_register_entry_point(gitlab, run_playbook, pki, tmp_path):
+    """The runner role's `register` entry point on three hosts: a runner of its own per host and one
+    shared by all; a rerun sends no write request; no token in the output (loop items included)."""
+    token = gitlab.add_token()
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(json.dumps({"fleet": {"hosts": {name: {"ansible_connection": "local"} for name in FLEET}}}))
+    play = [{"hosts": "fleet", "gather_facts": False, "vars": {
+        "runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": token, "runner_gitlab_ca_path": pki.ca_file,
+        "runner_config_path": str(tmp_path) + "/{{ inventory_hostname }}/config.toml",
+        "runner_registrations": [
+            {"name": "own", "executor": "shell", "description": "own {{ inventory_hostname }}"},
+            {"name": "shared", "executor": "docker", "shared": True},
+        ]}, "tasks": [{"name": "Register", "ansible.builtin.include_role": {
+            "name": "runnerkit.gitlab_runner.runner", "tasks_from": "register"}}]}]
+    env = {"NO_PROXY": "*", "no_proxy": "*"}
+    first = run_playbook(play, args=("-i", str(inventory)), diff=True, env=env)
+    assert first.rc == 0, first.output
+    assert_no_token(first, gitlab, token)
+    assert sorted(r["description"] for r in gitlab.runners().values()) == [
+        "own host1", "own host2", "own host3", "shared"]
+    shared = [r for r in gitlab.runners().values() if r["description"] == "shared"][0]
+    for name in FLEET:
+        path = tmp_path / name / "config.toml"
+        assert runner_table(path, "shared")["token"] == shared["token"]
+        own = runner_table(path, "own")
+        assert gitlab.runners()[own["id"]]["description"] == "own %s" % name
+    mark = gitlab.mark()
+    again = run_playbook(play, args=("-i", str(inventory)), diff=True, env=env)
+    assert again.rc == 0 and writes(gitlab, mark) == []
+    assert "changed=0" in again.output
+    assert_no_token(again, gitlab, token)
