@@ -132,7 +132,7 @@ options:
   return_token:
     description:
       - Return the runner token as C(token), to write it on the other hosts of a runner that serves many hosts with
-        O(token). Only allowed when the task has C(no_log: true), so that it shows in no output.
+        O(token). Only allowed when the task sets C(no_log) to V(true), so that it shows in no output.
     type: bool
     default: false
   recreate_stale:
