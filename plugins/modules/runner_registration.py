@@ -286,7 +286,7 @@ ARGUMENT_SPEC = dict(
     rotate_within=dict(type="str"),
     token=dict(type="str", no_log=True),
     runner_id=dict(type="int"),
-    token_expires_at=dict(type="str"),
+    token_expires_at=dict(type="str", no_log=False),
     return_token=dict(type="bool", default=False),
     recreate_stale=dict(type="bool", default=False),
     validate_certs=dict(type="bool", default=True),
