@@ -68,6 +68,21 @@ def owner_differs(stat, uid, gid):
     return stat is not None and ((uid is not None and stat.st_uid != uid) or (gid is not None and stat.st_gid != gid))
 
 
+def attributes_differ(stat, mode, uid, gid):
+    """Whether an existing file or directory lacks the mode or owner it must have (None: nothing exists)."""
+    if stat is None:
+        return False
+    return stat_module.S_IMODE(stat.st_mode) != mode or owner_differs(stat, uid, gid)
+
+
+def directory_differs(private, directory, mode, uid, gid):
+    """Whether a private directory (a module's private_directory) exists with the wrong mode or owner;
+    a missing one is created right."""
+    if not private or not os.path.isdir(directory):
+        return False
+    return attributes_differ(os.stat(directory), mode, uid, gid)
+
+
 # --------------------------------------------------------------------------- the rule
 
 def _user(uid):

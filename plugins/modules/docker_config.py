@@ -178,7 +178,6 @@ path:
 """
 
 import os
-import stat as stat_module
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -209,20 +208,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def attributes_differ(stat, mode, uid, gid):
-    """Whether an existing file or directory lacks the mode or owner it must have (None: nothing exists)."""
-    if stat is None:
-        return False
-    return stat_module.S_IMODE(stat.st_mode) != mode or files.owner_differs(stat, uid, gid)
-
-
-def directory_differs(module, directory, uid, gid):
-    """Whether private_directory has an existing directory to fix (a missing one is created right)."""
-    if not module.params["private_directory"] or not os.path.isdir(directory):
-        return False
-    return attributes_differ(os.stat(directory), DIR_MODE, uid, gid)
-
-
 def plan(text, module, entries, keep):
     current = auth.parse_config_json(auth.strip_bom(text)[0])
     params = module.params
@@ -233,7 +218,7 @@ def plan(text, module, entries, keep):
 def needs_writing(text, current, new, stat, uid, gid):
     """A missing file, new content, a BOM to drop, or the wrong mode or owner."""
     return (text is None or new != current or auth.strip_bom(text)[1]
-            or attributes_differ(stat, FILE_MODE, uid, gid))
+            or files.attributes_differ(stat, FILE_MODE, uid, gid))
 
 
 def run(module, path):
@@ -241,7 +226,7 @@ def run(module, path):
     keep = auth.normalize_keep(module.params["keep_auths"], "keep_auths")
     uid, gid = files.resolve_ids(module.params["owner"], module.params["group"])
     directory = os.path.dirname(path)
-    fix_directory = directory_differs(module, directory, uid, gid)
+    fix_directory = files.directory_differs(module.params["private_directory"], directory, DIR_MODE, uid, gid)
     text, stat = files.read_text(path)
     current, (new, changes, more) = plan(text, module, entries, keep)
     changed = needs_writing(text, current, new, stat, uid, gid)

@@ -114,3 +114,45 @@ def test_playbook_run_as_root_changes_nothing_of_root(box, run_playbook):
     lock = os.stat(os.path.join(docker, ".config.json.lock"))
     assert (lock.st_uid, lock.st_gid) == (box.uid, box.gid)
     assert os.path.islink(admin_link) and "concurrent = 3" in open(admin_target).read()
+
+
+# The docker_config role in mode files, for a user who planted a link in ~/.aws: before the role used
+# the aws_profile module, ansible.builtin.file and template followed these links as root.
+AWS_ROLE_PLAY = [{"hosts": "localhost", "gather_facts": False, "roles": ["runnerkit.gitlab_runner.docker_config"]}]
+
+
+def aws_dir_is_a_symlink_to_a_root_directory(box):
+    aws = os.path.join(box.home, ".aws")
+    box.plant_symlink(box.root_dir, aws)
+    return aws, box.user
+
+
+def aws_credentials_is_a_symlink_to_a_root_file(box):
+    aws = os.path.join(box.home, ".aws")
+    box.as_user("mkdir", "-m", "0700", aws)
+    box.plant_symlink(box.secret, os.path.join(aws, "credentials"))
+    return os.path.join(aws, "credentials"), box.user
+
+
+AWS_PLANTINGS = [aws_dir_is_a_symlink_to_a_root_directory, aws_credentials_is_a_symlink_to_a_root_file]
+
+
+@pytest.mark.parametrize("plant", AWS_PLANTINGS, ids=[p.__name__ for p in AWS_PLANTINGS])
+def test_docker_config_role_aws_files_refuses_planted_links(box, run_playbook, plant):
+    path, owner = plant(box)
+    before = box.snapshot()
+    aws_vars = {"docker_config_user": box.user, "docker_config_aws_mode": "files",
+                "docker_config_aws_region": "eu-west-1", "docker_config_aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                "docker_config_aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+
+    result = run_playbook(json.dumps(AWS_ROLE_PLAY), aws_vars, verbosity=1)
+
+    assert box.snapshot() == before, "a file or directory of root changed"
+    assert box.files_of_user_holding(planted_links.ROOT_SECRET) == []
+    failed = [record for record in result.results if record["status"] == "failed"]
+    assert result.rc != 0 and len(failed) == 1, result.output
+    assert failed[0]["action"] == "runnerkit.gitlab_runner.aws_profile", failed[0]
+    message = failed[0]["result"]["msg"]
+    assert path in message and "owned by %s (uid " % owner in message, message
+    assert "refusing to" in message and message.endswith("the file was left unchanged"), message
+    assert "wJalrXUtnFEMI" not in result.output

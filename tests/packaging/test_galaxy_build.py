@@ -52,6 +52,7 @@ def test_artifact_holds_every_plugin_playbook_and_doc(artifact):
 
 def test_artifact_leaves_development_leftovers_out(artifact):
     leftovers = re.compile(r"(^|/)(\.venv|\.build|\.git|\.hypothesis|\.pytest_cache|__pycache__|\.cache)(/|$)"
+                           r"|^scripts/|^mk/|^Makefile$"
                            r"|\.pyc$|^tests/output(/|$)|^tests/gocheck/gocheck$|\.tar\.gz$"
                            r"|^changelogs/\.plugin-cache\.yaml$")
     found = sorted(n for n in members(artifact) if leftovers.search(n))
