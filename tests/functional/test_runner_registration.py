@@ -358,7 +358,7 @@ def test_runner_role_register_entry_point(gitlab, run_playbook, pki, tmp_path):
     token = gitlab.add_token()
     inventory = tmp_path / "fleet.yml"
     inventory.write_text(json.dumps({"fleet": {"hosts": {name: {"ansible_connection": "local"} for name in FLEET}}}))
-    play = [{"hosts": "fleet", "gather_facts": False, "vars": {
+    play = [{"hosts": "fleet", "gather_facts": True, "gather_subset": ["!all", "min"], "vars": {
         "runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": token, "runner_gitlab_ca_path": pki.ca_file,
         "runner_config_path": str(tmp_path) + "/{{ inventory_hostname }}/config.toml",
         "runner_registrations": [
