@@ -121,6 +121,29 @@ def test_host_rebuilt_resets_instead_of_creating(gitlab, register):
     assert register.config.read_text().startswith("# kept comment\nconcurrent = 4\n")
 
 
+def test_lost_runner_found_on_a_later_page(gitlab, register):
+    """The lookup follows GitLab's pagination (x-next-page) to find the runner again."""
+    gitlab.per_page_max = 2
+    token = gitlab.add_token()
+    for index in range(5):
+        gitlab.add_runner("other %d" % index)
+    lost = gitlab.add_runner("build")
+    result = register(api_token=token)
+    assert result.rc == 0, result.output
+    assert result.result(TASK)["action"] == "reset" and result.result(TASK)["runner_id"] == lost["id"]
+    assert len([r for r in gitlab.requests() if r.path == "/api/v4/runners/all"]) == 3
+    assert len(gitlab.runners()) == 6
+
+
+def test_two_runners_with_the_description_fail_without_guessing(gitlab, register):
+    token = gitlab.add_token()
+    first, second = gitlab.add_runner("build"), gitlab.add_runner("build")
+    result = register(api_token=token)
+    message = result.result(TASK)["msg"]
+    assert result.rc != 0 and "%d, %d" % (first["id"], second["id"]) in message and "unique description" in message
+    assert gitlab.writes() == []
+
+
 def test_token_rotated_by_runner_is_kept(gitlab, register):
     """The runner rotated its token itself and rewrote config.toml: the module leaves the newer token."""
     token = gitlab.add_token()
