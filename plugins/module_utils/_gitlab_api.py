@@ -327,12 +327,12 @@ class Client:
         for entry in self.list_runners(runner_type):
             if entry.get("description") != description or entry.get("runner_type", runner_type) != runner_type:
                 continue
-            if runner_type != "instance_type" and not self._belongs(entry.get("id"), group_id, project_id):
+            if runner_type != "instance_type" and not self.belongs(entry.get("id"), group_id, project_id):
                 continue
             found.append(entry)
         return found
 
-    def _belongs(self, runner_id, group_id, project_id):
+    def belongs(self, runner_id, group_id, project_id):
         """Whether a group or project runner is one of that group or project (its details list them)."""
         details = self.get_runner(runner_id) if isinstance(runner_id, int) else None
         if not details:

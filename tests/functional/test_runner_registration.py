@@ -406,3 +406,44 @@ def test_runner_role_register_entry_point(gitlab, run_playbook, pki, tmp_path):
     assert again.rc == 0 and writes(gitlab, mark) == []
     assert "changed=0" in again.output
     assert_no_token(again, gitlab, token)
+
+
+# ---------------------------------------------------------------- prune
+
+
+def prune(run_playbook, gitlab, pki, check=False, **options):
+    args = dict({"api_url": gitlab.url, "ca_path": pki.ca_file, "description_pattern": "build .*"}, **options)
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "tasks": [{"name": "Prune", "runnerkit.gitlab_runner.runner_prune": args}]}]
+    result = run_playbook(play, check=check, diff=True, env={"NO_PROXY": "*", "no_proxy": "*"})
+    assert_no_token(result, gitlab, options.get("api_token"))
+    return result
+
+
+def test_prune_lists_then_deletes_only_undeclared_fleet_runners(gitlab, run_playbook, pki):
+    token = gitlab.add_token()
+    declared = gitlab.add_runner("build host1")
+    orphan = gitlab.add_runner("build old-host")
+    other = gitlab.add_runner("someone else's runner")
+    listed = prune(run_playbook, gitlab, pki, api_token=token, keep=["build host1"])
+    assert listed.status("Prune") == "ok" and gitlab.writes() == []
+    assert [o["id"] for o in listed.result("Prune")["orphans"]] == [orphan["id"]]
+    checked = prune(run_playbook, gitlab, pki, check=True, api_token=token, keep=["build host1"], delete=True)
+    assert checked.status("Prune") == "changed" and checked.result("Prune")["deleted"] == [orphan["id"]]
+    assert gitlab.writes() == []
+    deleted = prune(run_playbook, gitlab, pki, api_token=token, keep=["build host1"], delete=True)
+    assert deleted.status("Prune") == "changed"
+    assert writes(gitlab, 0) == [("DELETE", "/api/v4/runners/%d" % orphan["id"])]
+    assert sorted(gitlab.runners()) == sorted([declared["id"], other["id"]])
+    again = prune(run_playbook, gitlab, pki, api_token=token, keep=["build host1"], delete=True)
+    assert again.status("Prune") == "ok" and again.result("Prune")["orphans"] == []
+
+
+def test_prune_group_runners_of_that_group_only(gitlab, run_playbook, pki):
+    token = gitlab.add_token()
+    gitlab.groups.add(43)
+    mine = gitlab.add_runner("build gone", runner_type="group_type", group_id=42)
+    theirs = gitlab.add_runner("build gone", runner_type="group_type", group_id=43)
+    result = prune(run_playbook, gitlab, pki, api_token=token, runner_type="group_type", group_id=42, delete=True)
+    assert result.rc == 0, result.output
+    assert result.result("Prune")["deleted"] == [mine["id"]] and list(gitlab.runners()) == [theirs["id"]]
