@@ -25,6 +25,7 @@ attributes:
     description: Lists (C(GET) only) and reports what O(delete=true) would delete.
   diff_mode:
     support: none
+    description: No file is changed; the result lists the runners found.
   idempotent:
     support: full
     description: Once the orphans are deleted, a second run finds none and reports no change.
