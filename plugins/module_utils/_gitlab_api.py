@@ -13,7 +13,9 @@ runner manager record).
 
 HTTP goes through ansible-core's own client (ansible.module_utils.urls.open_url), so nothing has to
 be installed on the target. One deadline bounds all requests of a module run: each request gets
-the time left as its socket timeout.
+the time left as its socket timeout, and, because a per-read timeout never ends a server that
+trickles its answer one byte at a time, a real-time alarm (SIGALRM, the module's main thread)
+ends the request as a whole when the time is up.
 
 Errors are GitLabError with a message a user can act on (what to change), GitLab's own message
 included, and every token (the access token, runner tokens, anything shaped like a token) masked:
@@ -24,8 +26,11 @@ from __future__ import annotations
 
 import datetime
 import json
+import contextlib
 import re
+import signal
 import ssl
+import threading
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
@@ -46,6 +51,30 @@ USER_AGENT = "runnerkit.gitlab_runner (runner_registration)"
 ZERO_TIME = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
 DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 86400}
+
+
+class _Deadline(BaseException):  # not an Exception: no library code on the way may swallow it
+    """Raised by the alarm inside a request that ran out of time."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds):
+    """Raise _Deadline in this thread after `seconds` (main thread only; elsewhere only the socket
+    timeouts bound the wait)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(_signum, _frame):
+        raise _Deadline()
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class GitLabError(Exception):
@@ -246,23 +275,33 @@ class Client:
             headers["Content-Type"] = "application/json"
         if method != "GET":
             self.writes.append((method, path))
+        left = self._time_left(what)
         try:
-            response = open_url(url, data=data, headers=headers, method=method, timeout=self._time_left(what),
-                                validate_certs=self.validate_certs, ca_path=self.ca_path, http_agent=USER_AGENT,
-                                follow_redirects="safe", use_netrc=False)
-            status, raw, answer_headers = response.getcode(), response.read(), response.headers
-        except HTTPError as exc:
-            raw = exc.read() if hasattr(exc, "read") else b""
-            raise GitLabError(error_message(exc.code, raw.decode("utf-8", "replace"), what, self.known_secrets),
-                              status=exc.code)
-        except (SSLValidationError, URLError, UrlsConnectionError, OSError) as exc:
-            raise GitLabError(transport_message(exc, self.api_url, self.known_secrets))
+            with _alarm(left):
+                status, raw, answer_headers = self._send(url, data, headers, method, left, what)
+        except _Deadline:
+            raise GitLabError("GitLab at %s did not finish answering within timeout=%s s (while trying to %s); "
+                              "raise timeout or check the server" % (self.api_url, self.timeout, what))
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             raise GitLabError("GitLab at %s answered %s to %s with something that is not JSON; check that api_url "
                               "is the GitLab base URL" % (self.api_url, status, what))
         return status, parsed, answer_headers
+
+    def _send(self, url, data, headers, method, left, what):
+        """(status, body bytes, headers) of one request; GitLabError for an error answer or no answer."""
+        try:
+            response = open_url(url, data=data, headers=headers, method=method, timeout=left,
+                                validate_certs=self.validate_certs, ca_path=self.ca_path, http_agent=USER_AGENT,
+                                follow_redirects="safe", use_netrc=False)
+            return response.getcode(), response.read(), response.headers
+        except HTTPError as exc:
+            raw = exc.read() if hasattr(exc, "read") else b""
+            raise GitLabError(error_message(exc.code, raw.decode("utf-8", "replace"), what, self.known_secrets),
+                              status=exc.code)
+        except (SSLValidationError, URLError, UrlsConnectionError, OSError) as exc:
+            raise GitLabError(transport_message(exc, self.api_url, self.known_secrets))
 
     # -- one function per endpoint
 

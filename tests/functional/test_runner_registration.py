@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 import tomllib
 
 import pytest
 
 import registry as reg
+import slow_servers
 from gitlab_standin import GitLabStandIn
 
 TASK = "Register the runner"
@@ -283,6 +285,17 @@ def test_unreachable_gitlab(gitlab, register):
     result = register(api_token=gitlab.add_token(), api_url="https://127.0.0.1:%d" % port)
     message = result.result(TASK)["msg"]
     assert result.rc != 0 and "cannot reach GitLab" in message and "refused" in message.lower()
+
+
+def test_gitlab_that_trickles_its_answer_is_given_up_at_timeout(gitlab, register, pki):
+    """timeout bounds all requests as a whole: a server answering one byte a second is given up on."""
+    with slow_servers.TrickleServer(tls=(pki.cert_file, pki.key_file)) as server:
+        started = time.monotonic()
+        result = register(api_token=gitlab.add_token(), api_url="https://127.0.0.1:%d" % server.port, timeout=3)
+        elapsed = time.monotonic() - started
+    message = result.result(TASK)["msg"]
+    assert result.rc != 0 and "did not finish answering within timeout=3 s" in message
+    assert elapsed < 30, "the run took %.0f s" % elapsed
 
 
 def test_untrusted_tls_without_ca_path(gitlab, register):

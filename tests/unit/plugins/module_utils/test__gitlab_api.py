@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import ssl
+import time
 import urllib.error
 
 import pytest
@@ -147,3 +148,12 @@ def test_client_deadline_is_over_all_requests(monkeypatch):
     with pytest.raises(api.GitLabError, match="within timeout=5 s"):
         client.request("GET", "/runners/1", "read runner 1")
     assert ACCESS_TOKEN in client.known_secrets
+
+
+def test_alarm_ends_a_wait_that_no_socket_timeout_ends():
+    started = time.monotonic()
+    with pytest.raises(api._Deadline):  # pylint: disable=protected-access
+        with api._alarm(0.1):  # pylint: disable=protected-access
+            time.sleep(5)
+    assert time.monotonic() - started < 2
+    time.sleep(0.2)  # the alarm was cancelled: nothing fires later
