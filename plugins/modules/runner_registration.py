@@ -1,0 +1,549 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: runnerkit contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: runner_registration
+short_description: Create, find again, rotate and delete a GitLab runner through the REST API and keep its token in config.toml
+version_added: 0.2.0
+description:
+  - Manages one runner in GitLab with the authentication-token workflow (GitLab 16+, C(glrt-) tokens) and its
+    C(id), C(token), C(token_obtained_at) and C(token_expires_at) in the runner's C([[runners]]) table of
+    C(config.toml), found by O(name). Talks to the GitLab REST API v4 with ansible-core's own HTTP client, so
+    nothing has to be installed for it.
+  - "O(state=present): a table that holds an C(id) and a C(token) of a runner GitLab knows (C(GET /api/v4/runners/:id))
+    is left alone, so a token the runner rotated itself is never overwritten. Otherwise the runner is looked up
+    by O(description) and O(runner_type) (a host rebuilt, its table lost) and gets a new token with
+    C(POST /api/v4/runners/:id/reset_authentication_token) instead of a second runner; only when GitLab has none
+    is one created with C(POST /api/v4/user/runners)."
+  - "O(state=absent): deletes the runner in GitLab (C(DELETE /api/v4/runners/:id) with O(api_token), or
+    C(DELETE /api/v4/runners) with the runner's own token when no O(api_token) is given), then removes its table."
+  - C(POST /api/v4/runners/verify) is never called; it is not read-only (it marks the runner as contacted and
+    creates a runner manager record).
+  - config.toml is written by the same code as M(runnerkit.gitlab_runner.runner_config) (in place, atomically,
+    under a lock; comments and other keys kept; a new file gets mode C(0600)).
+author:
+  - runnerkit contributors (@runnerkit)
+requirements:
+  - tomlkit >= 0.11.4 on the target host
+attributes:
+  check_mode:
+    support: full
+    description: Reads from GitLab (C(GET) only), sends no write request at all and reports what it would do.
+  diff_mode:
+    support: full
+    description:
+      - Before and after text of C(config.toml) with every token and other secret replaced by C(********).
+  idempotent:
+    support: full
+    description: A second run with the same arguments sends no write request and reports no change.
+options:
+  api_url:
+    description:
+      - The GitLab base URL, for example C(https://gitlab.example.com) (without C(/api/v4)). Also written as the
+        runner's C(url) when its table is created.
+    type: str
+    required: true
+  api_token:
+    description:
+      - A personal, group or project access token. Creating needs the scope C(create_runner); reading, resetting
+        and deleting by id C(manage_runner); finding a runner again by description C(read_api). C(api) covers all.
+      - Needed for O(state=present) unless O(token) is given. Without it O(state=absent) deletes the runner with
+        its own token from the file.
+    type: str
+  config_path:
+    description: The C(config.toml) holding the runner's table.
+    type: path
+    default: /etc/gitlab-runner/config.toml
+  name:
+    description: The C(name) of the runner's C([[runners]]) table; it must be unique in the file.
+    type: str
+    required: true
+  executor:
+    description: The runner's C(executor), needed only when the table does not exist yet and is created.
+    type: str
+  state:
+    description: Whether the runner exists (in GitLab and in the file).
+    type: str
+    choices: [present, absent]
+    default: present
+  runner_type:
+    description: The kind of runner; C(instance_type) needs an administrator token.
+    type: str
+    choices: [instance_type, group_type, project_type]
+    default: instance_type
+  group_id:
+    description: The group of a O(runner_type=group_type) runner (its number).
+    type: int
+  project_id:
+    description: The project of a O(runner_type=project_type) runner (its number).
+    type: int
+  description:
+    description:
+      - The runner's description in GitLab; defaults to O(name). A runner whose table was lost is found again
+        by it, so it should be unique among the runners of that type and group or project.
+    type: str
+  tag_list:
+    description: Tags of a new runner.
+    type: list
+    elements: str
+  run_untagged:
+    description: Whether a new runner picks jobs without tags (GitLab's default is true).
+    type: bool
+  locked:
+    description: Whether a new project runner is locked to its project.
+    type: bool
+  paused:
+    description: Whether a new runner is created paused.
+    type: bool
+  access_level:
+    description: Which refs a new runner runs jobs for.
+    type: str
+    choices: [not_protected, ref_protected]
+  maximum_timeout:
+    description: Maximum job timeout of a new runner in seconds (at least 600).
+    type: int
+  maintenance_note:
+    description: Free-form maintenance note of a new runner.
+    type: str
+  rotate_within:
+    description:
+      - Reset the runner's token when the C(token_expires_at) in the file is within this time from now, for
+        example C(7d), C(12h), C(90m), C(3600s), or a number of days. Unset, a working token is never rotated
+        by the module (the runner rotates it itself unless C(FF_DISABLE_AUTOMATIC_TOKEN_ROTATION) is on).
+    type: str
+  token:
+    description:
+      - The token of a runner that another task created or found, for the other hosts of a runner that serves many
+        hosts (the C(token) that O(return_token) returned on the first one). Written with O(runner_id) and
+        O(token_expires_at) when the table holds another id or token; nothing is sent to GitLab but a C(GET) of the
+        runner by id when O(api_token) is given.
+    type: str
+  runner_id:
+    description: The id in GitLab of the runner whose O(token) is given.
+    type: int
+  token_expires_at:
+    description: When the given O(token) expires (ISO 8601, as O(return_token) returns it); unset, never.
+    type: str
+  return_token:
+    description:
+      - Return the runner token as C(token), to write it on the other hosts of a runner that serves many hosts with
+        O(token). Only allowed when the task sets C(no_log) to V(true), so that it shows in no output.
+    type: bool
+    default: false
+  recreate_stale:
+    description:
+      - What to do when the table's C(id) is a runner GitLab no longer knows (HTTP 404). V(false) fails and says so;
+        V(true) finds the runner by O(description) or creates a new one, as for a table without a token.
+    type: bool
+    default: false
+  validate_certs:
+    description: Whether GitLab's TLS certificate is verified. Turn it off for a test instance only.
+    type: bool
+    default: true
+  ca_path:
+    description: A PEM file with the CA that signed GitLab's certificate, when the system's CAs do not.
+    type: path
+  timeout:
+    description: Seconds all requests to GitLab of one run may take together.
+    type: int
+    default: 30
+notes:
+  - One GitLab runner can serve many hosts (runner managers); declare it on each host with the same O(name) and
+    O(description) and run the task with C(run_once) first to create it, then write the same token everywhere
+    (see C(docs/guide.md)). Automatic token rotation must then be off on those hosts
+    (C(FF_DISABLE_AUTOMATIC_TOKEN_ROTATION)), because GitLab hands a rotated token only to the host that asked.
+  - Runner settings in GitLab (O(tag_list), O(paused), ...) are sent when a runner is created; the module does not
+    change them on an existing runner.
+seealso:
+  - module: runnerkit.gitlab_runner.runner_config
+  - name: GitLab REST API, runners
+    description: Endpoints, scopes and answers.
+    link: https://docs.gitlab.com/api/runners/
+"""
+
+EXAMPLES = r"""
+---
+- name: A group runner, created once, its token kept in config.toml
+  runnerkit.gitlab_runner.runner_registration:
+    api_url: https://gitlab.example.com
+    api_token: "{{ vault_gitlab_runner_admin_token }}"
+    name: docker-build
+    executor: docker
+    runner_type: group_type
+    group_id: 42
+    description: "docker-build {{ inventory_hostname }}"
+    tag_list: [docker, linux]
+    run_untagged: false
+    rotate_within: 7d
+
+- name: One runner for every host of a group - created (or rotated) once, from the first host
+  runnerkit.gitlab_runner.runner_registration:
+    api_url: https://gitlab.example.com
+    api_token: "{{ vault_gitlab_runner_admin_token }}"
+    name: shared-docker
+    executor: docker
+    description: shared-docker
+    rotate_within: 7d
+    return_token: true
+  run_once: true
+  no_log: true
+  register: shared_runner
+
+- name: The same token on every host
+  runnerkit.gitlab_runner.runner_registration:
+    api_url: https://gitlab.example.com
+    api_token: "{{ vault_gitlab_runner_admin_token }}"
+    name: shared-docker
+    executor: docker
+    token: "{{ shared_runner.token }}"
+    runner_id: "{{ shared_runner.runner_id }}"
+    token_expires_at: "{{ shared_runner.token_expires_at }}"
+
+- name: Remove the runner in GitLab and its table
+  runnerkit.gitlab_runner.runner_registration:
+    api_url: https://gitlab.example.com
+    api_token: "{{ vault_gitlab_runner_admin_token }}"
+    name: docker-build
+    state: absent
+"""
+
+RETURN = r"""
+action:
+  description:
+    - What was done (or would be done in check mode) - V(none), V(created) (a new runner),
+      V(reset) (a runner found again got a new token), V(rotated) (a token expiring within O(rotate_within)),
+      V(adopted) (a given O(token) written), V(deleted) (in GitLab and the table) or V(removed) (the table only;
+      GitLab did not know the runner).
+  returned: always
+  type: str
+  sample: created
+runner_id:
+  description: The runner's id in GitLab (V(0) for one that check mode would create).
+  returned: when known
+  type: int
+  sample: 9171
+token_expires_at:
+  description: When the runner's token expires (ISO 8601 UTC), V(null) when it never does.
+  returned: state=present
+  type: str
+  sample: "2027-03-04T17:00:00Z"
+changes:
+  description: The C(config.toml) changes, as M(runnerkit.gitlab_runner.runner_config) reports them.
+  returned: always
+  type: dict
+  sample: {runners: {docker-build: [id, token, token_obtained_at, token_expires_at]}}
+token:
+  description: The runner token now in the file; only with O(return_token=true) on a task with C(no_log).
+  returned: when O(return_token=true)
+  type: str
+  sample: glrt-t2_ExampleToken
+api_writes:
+  description: The write requests sent to GitLab (method and path), none in check mode.
+  returned: always
+  type: list
+  elements: str
+  sample: ["POST /user/runners"]
+path:
+  description: The C(config.toml) that was managed, after following symlinks.
+  returned: always
+  type: str
+  sample: /etc/gitlab-runner/config.toml
+"""
+
+import datetime
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _gitlab_api as api
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
+
+ARGUMENT_SPEC = dict(
+    api_url=dict(type="str", required=True),
+    api_token=dict(type="str", no_log=True),
+    config_path=dict(type="path", default="/etc/gitlab-runner/config.toml"),
+    name=dict(type="str", required=True),
+    executor=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    runner_type=dict(type="str", choices=list(api.RUNNER_TYPES), default="instance_type"),
+    group_id=dict(type="int"),
+    project_id=dict(type="int"),
+    description=dict(type="str"),
+    tag_list=dict(type="list", elements="str"),
+    run_untagged=dict(type="bool"),
+    locked=dict(type="bool"),
+    paused=dict(type="bool"),
+    access_level=dict(type="str", choices=["not_protected", "ref_protected"]),
+    maximum_timeout=dict(type="int"),
+    maintenance_note=dict(type="str"),
+    rotate_within=dict(type="str"),
+    token=dict(type="str", no_log=True),
+    runner_id=dict(type="int"),
+    token_expires_at=dict(type="str", no_log=False),
+    return_token=dict(type="bool", default=False),
+    recreate_stale=dict(type="bool", default=False),
+    validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
+    timeout=dict(type="int", default=30),
+)
+REQUIRED_IF = [
+    ("runner_type", "group_type", ["group_id"]),
+    ("runner_type", "project_type", ["project_id"]),
+    ("state", "present", ["api_token", "token"], True),
+]
+REQUIRED_TOGETHER = [("token", "runner_id")]
+DONE = {"none": "none", "create": "created", "reset": "reset", "rotate": "rotated", "adopt": "adopted"}
+PREVIEW_TOKEN = "(new token)"  # what check mode shows for a token it did not ask for
+
+
+class RegistrationError(Exception):
+    """Bad input or a state the module will not guess about; nothing was written."""
+
+
+# ---------------------------------------------------------------- reading the file
+
+
+def find_table(data, name):
+    """The [[runners]] table named `name` in parsed config.toml, or None."""
+    runners = data.get("runners", [])
+    if not isinstance(runners, list):
+        raise RegistrationError("[runners] must be an array of tables ([[runners]]); the runner rejects this file")
+    tables = [table for table in runners if isinstance(table, dict) and table.get("name") == name]
+    if len(tables) > 1:
+        raise RegistrationError("the file has %d runners named %r; rename one so it can be managed"
+                                % (len(tables), name))
+    return tables[0] if tables else None
+
+
+def table_id(table):
+    runner_id = (table or {}).get("id")
+    return runner_id if isinstance(runner_id, int) and not isinstance(runner_id, bool) and runner_id > 0 else None
+
+
+def file_expiry(table):
+    value = (table or {}).get("token_expires_at")
+    try:
+        return api.parse_time(value)
+    except api.GitLabError:
+        return api.ZERO_TIME
+
+
+# ---------------------------------------------------------------- deciding what to do in GitLab
+
+
+def lookup(client, params):
+    """The id of the one runner GitLab has with this description and type, or None."""
+    matches = client.find_runners(params["description"], params["runner_type"], params["group_id"],
+                                  params["project_id"])
+    if len(matches) > 1:
+        raise RegistrationError(
+            "GitLab has %d %s runners described %r (ids %s); delete the extra ones in GitLab or give this runner a "
+            "unique description" % (len(matches), params["runner_type"], params["description"],
+                                    ", ".join(str(m.get("id")) for m in matches)))
+    return matches[0]["id"] if matches else None
+
+
+def plan_present(client, params, table):
+    """(action, runner id) for state=present: none, rotate (id), reset (id) or create (None)."""
+    runner_id = table_id(table)
+    if runner_id and (table or {}).get("token"):
+        if client.get_runner(runner_id) is not None:
+            window = params["rotate_within"]
+            if window is not None and api.expires_within(file_expiry(table), window):
+                return "rotate", runner_id
+            return "none", runner_id
+        if not params["recreate_stale"]:
+            raise RegistrationError(
+                "runner id %d in the table %r is stale: GitLab no longer knows it (HTTP 404 Runner Not Found); set "
+                "recreate_stale=true to register the runner again, or state=absent to remove the table"
+                % (runner_id, params["name"]))
+    found = lookup(client, params)
+    return ("reset", found) if found else ("create", None)
+
+
+def plan_adopt(client, params, table):
+    """(action, runner id) for a given token: adopt it when the table holds another id or token."""
+    runner_id = params["runner_id"]
+    if client.api_token and client.get_runner(runner_id) is None:
+        raise RegistrationError("runner id %d is stale: GitLab no longer knows it (HTTP 404 Runner Not Found); "
+                                "register the runner again on the first host" % runner_id)
+    if table_id(table) == runner_id and (table or {}).get("token") == params["token"]:
+        return "none", runner_id
+    return "adopt", runner_id
+
+
+def run_present(module, client, params, table):
+    """Do (or in check mode, only decide) the GitLab side; return (action, id, token answer or None)."""
+    if params["token"]:
+        action, runner_id = plan_adopt(client, params, table)
+        answer = {"token": params["token"], "token_expires_at": params["token_expires_at"]}
+        return DONE[action], runner_id, answer
+    action, runner_id = plan_present(client, params, table)
+    if action == "none" or module.check_mode:
+        return DONE[action], runner_id, None
+    if action == "create":
+        answer = client.create_runner(params)
+        return DONE[action], answer["id"], answer
+    return DONE[action], runner_id, client.reset_token(runner_id)
+
+
+def run_absent(module, client, params, table):
+    """Delete the runner in GitLab (unless check mode); return (action, id)."""
+    runner_id, token = table_id(table), (table or {}).get("token")
+    if client.api_token and not runner_id and table is None:
+        runner_id = lookup(client, params)
+        if runner_id is None:
+            return "none", None
+    if client.api_token and runner_id:
+        known = client.get_runner(runner_id) is not None
+        if known and not module.check_mode:
+            client.delete_runner(runner_id)
+        return ("deleted" if known else "removed"), runner_id
+    if token:
+        if not module.check_mode:
+            client.delete_runner_by_token(token)
+        return "deleted", runner_id
+    return ("removed" if table is not None else "none"), runner_id
+
+
+# ---------------------------------------------------------------- writing config.toml
+
+
+def token_settings(runner_id, answer):
+    """The runner-owned keys to write after a create or reset, as `gitlab-runner register` writes them."""
+    if answer is None:  # check mode: nothing was asked for (a given token is never a preview)
+        return {"id": runner_id or 0, "token": PREVIEW_TOKEN, "token_obtained_at": api.now_utc(),
+                "token_expires_at": api.ZERO_TIME}
+    return {"id": runner_id, "token": answer["token"], "token_obtained_at": api.now_utc(),
+            "token_expires_at": api.parse_time(answer.get("token_expires_at"))}
+
+
+def desired_state(params, table, action, settings):
+    """The runner_config desired state of this runner, or None when the file stays as it is."""
+    if action == "none" and params["state"] == "present":
+        return None
+    if params["state"] == "absent":
+        if table is None:
+            return None
+        spec = {"name": params["name"], "state": "absent"}
+    else:
+        spec = {"name": params["name"], "settings": settings}
+        if table is None:
+            spec.update(url=params["api_url"], token=settings["token"], executor=params["executor"])
+    return core.build_desired(None, [spec])[0]
+
+
+def write(module, path, desired):
+    """Plan and write like runner_config: decide unlocked, then plan again under the lock and write."""
+    text, _stat = files.read_text(path)
+    planned = core.plan(text, desired)
+    new_text = None
+    if planned["changed"] and module.check_mode:
+        if module._diff:
+            new_text = core.render_checked(planned, desired)
+    elif planned["changed"]:
+        files.ensure_directory(os.path.dirname(path), 0o700)
+        with files.locked(path):
+            text, stat = files.read_text(path)
+            planned = core.plan(text, desired)
+            if planned["changed"]:
+                new_text = core.render_checked(planned, desired)
+                files.atomic_write(path, new_text, stat=stat)
+    return text, planned, new_text
+
+
+# ---------------------------------------------------------------- the module
+
+
+def check_params(module):
+    params = dict(module.params)
+    params["description"] = params["description"] or params["name"]
+    try:
+        params["rotate_within"] = (api.parse_duration(params["rotate_within"])
+                                   if params["rotate_within"] is not None else None)
+    except ValueError as exc:
+        module.fail_json(msg="rotate_within: %s" % exc)
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout: must be a positive number of seconds")
+    if params["return_token"] and not module.no_log:
+        module.fail_json(msg="return_token: set no_log: true on the task, so that the token shows in no output")
+    if params["token"] and params["state"] == "absent":
+        module.fail_json(msg="token: not used with state=absent (the token in the file is used)")
+    return params
+
+
+def iso(moment):
+    if not isinstance(moment, datetime.datetime) or moment <= api.ZERO_TIME:
+        return None
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run(module, params, path):
+    """Everything between arguments and result; returns the result dict."""
+    text, _stat = files.read_text(path)
+    table = find_table(core.parse(text or ""), params["name"])
+    secrets.no_log(module, core.text_secrets(text))
+    client = api.Client(params["api_url"], params["api_token"], params["validate_certs"], params["ca_path"],
+                        params["timeout"], known_secrets=module.no_log_values)
+    if params["state"] == "present" and table is None and not params["executor"]:
+        raise RegistrationError("config.toml has no runner named %r; give executor so that its table can be "
+                                "created" % params["name"])
+    settings, answer, expiry = None, None, file_expiry(table)
+    if params["token"]:
+        secrets.no_log(module, {params["token"]})
+    if params["state"] == "present":
+        action, runner_id, answer = run_present(module, client, params, table)
+        if action != "none":
+            settings = token_settings(runner_id, answer)
+            secrets.no_log(module, {settings["token"]})
+            expiry = settings["token_expires_at"]
+    else:
+        action, runner_id = run_absent(module, client, params, table)
+    desired = desired_state(params, table, action, settings)
+    text, planned, new_text = write(module, path, desired) if desired else (text, {"changed": False, "changes": {}},
+                                                                            None)
+    found = core.text_secrets(text) | core.text_secrets(new_text) | set(module.no_log_values)
+    secrets.no_log(module, found)
+    result = dict(changed=action != "none" or planned["changed"], action=action, changes=planned["changes"],
+                  path=path, api_writes=["%s %s" % write_request for write_request in client.writes])
+    if runner_id is not None:
+        result["runner_id"] = runner_id
+    if params["state"] == "present":
+        result["token_expires_at"] = iso(expiry)
+    if params["return_token"] and params["state"] == "present":
+        result["token"] = settings["token"] if settings else table["token"]
+        # The task's no_log hides the whole result; the token and its parts found by shape (a long random
+        # part is a "blob" too) must not be masked inside it.
+        module.no_log_values.difference_update({v for v in module.no_log_values if v in result["token"]})
+    if module._diff and planned["changed"]:
+        result["diff"] = dict(before=core.masked_text(text, found), after=core.masked_text(new_text, found),
+                              before_header=path, after_header=path)
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, required_together=REQUIRED_TOGETHER,
+                           supports_check_mode=True)
+    if not core.HAS_TOMLKIT:
+        module.fail_json(msg=missing_required_lib(core.TOMLKIT_REQUIREMENT), exception=str(core.TOMLKIT_IMPORT_ERROR))
+    params = check_params(module)
+    path = params["config_path"]
+    try:
+        path = files.real_path(path)
+        result = run(module, params, path)
+    except (RegistrationError, api.GitLabError) as exc:
+        module.fail_json(msg=api.mask(str(exc), module.no_log_values), path=path)
+    except (core.ConfigError, files.FileError) as exc:
+        module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
