@@ -404,13 +404,27 @@ def test_environment_entry_split_at_first_equals():
     assert core.env_split("A=b=c") == ("A", "b=c") and core.env_split("junk") == (None, None)
 
 
-def test_os_env_is_not_read():
-    # The core is pure: nothing depends on the process environment.
-    os.environ["DOCKER_AUTH_CONFIG"] = "{}"
-    try:
-        assert core.plan("", desired_for("a", url="u", token="t", executor="docker"))["changed"]
-    finally:
-        del os.environ["DOCKER_AUTH_CONFIG"]
+class _EnvironTripwire(dict):
+    """Stands in for os.environ: any read fails the test, so a core that looks at it cannot pass."""
+
+    def _read(self, *args, **kwargs):
+        raise AssertionError("the core read the process environment")
+
+    __getitem__ = __contains__ = __iter__ = __len__ = get = keys = items = values = copy = _read
+
+
+def test_os_env_is_not_read(monkeypatch):
+    # The core is pure: plan, render, verify and masking of a real-world file never read the environment
+    # (a DOCKER_AUTH_CONFIG there must not leak into what the module writes or compares).
+    text = (FIXTURES / VALID[0].name).read_text(encoding="utf-8")
+    desired = desired_only({"concurrent": 3}, [dict(DESIRED_RUNNER, name="env-check", url="https://gitlab.example.com",
+                                                    token="glrt-env-check", executor="docker")])
+    expected = apply(text, desired)[1]
+    monkeypatch.setattr(os, "environ", _EnvironTripwire())
+    with pytest.raises(AssertionError):  # the tripwire itself works
+        os.getenv("DOCKER_AUTH_CONFIG")
+    assert apply(text, desired)[1] == expected
+    assert core.masked_text(expected)
 
 
 # ---------------------------------------------------------------- properties
