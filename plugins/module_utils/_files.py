@@ -85,18 +85,21 @@ def directory_differs(private, directory, mode, uid, gid):
 
 # --------------------------------------------------------------------------- the rule
 
-def _user(uid):
-    try:
-        return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
-    except KeyError:
-        return "uid %d" % uid
-
-
-def _user_name(uid):
+def _passwd_name(uid):
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return "uid %d" % uid
+        return None
+
+
+def _user(uid):
+    """'ci (uid 1001)' for a message; 'uid 1001' for a uid without a passwd entry."""
+    name = _passwd_name(uid)
+    return "%s (uid %d)" % (name, uid) if name else "uid %d" % uid
+
+
+def _user_name(uid):
+    return _passwd_name(uid) or "uid %d" % uid
 
 
 def _group_name(gid):

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import json
 import re
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _ecr as ecr
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils._config_toml import AUTH_ENV, NETWORK_FLAG, env_split
 
 SOURCE_ENV = "DOCKER_AUTH_CONFIG"
@@ -546,7 +546,7 @@ def ecr_token_problem(entry, now, expiries=None):
     if expiration is None:
         return ("static credentials for the ECR registry %s: their expiry cannot be read; ECR tokens live "
                 "12 hours - refresh them (rotate_ecr_auth.yml) or use the ecr-login helper" % host)
-    when = datetime.datetime.fromtimestamp(expiration, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = ecr.format_time(expiration)
     left = expiration - now
     if left <= 0:
         return "static ECR token for %s expired at %s; pulls fail until it is refreshed" % (host, when)
@@ -584,7 +584,7 @@ def static_expiry_problem(entry, now, expiries=None, warn_seconds=EXPIRY_WARN_SE
         expiration = _jwt_expiration(secret)
     if expiration is None:
         return None
-    when = datetime.datetime.fromtimestamp(expiration, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = ecr.format_time(expiration)
     left = expiration - now
     if left <= 0:
         return "static credentials for %s expired at %s; pulls fail until they are renewed" % (host, when)
