@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Build gocheck, prove it is not vacuous with the fixtures in testdata/, then
-# check every extra config file the Python tests wrote.
+# Build gocheck, prove it is not vacuous with the fixtures in testdata/, decode
+# what runner_config's core makes of the unit-test fixtures (render_edits.py,
+# rendered here: nothing depends on an earlier unit-test run), then check the
+# extra config files given.
 #
 # Usage: run_tests.sh [FILE_OR_DIR...]
 #   Extra files come from the arguments and from GOCHECK_FILES (paths separated
-#   by whitespace or ':'); a directory means every *.toml below it. If neither
-#   is given, tests/output/gocheck-files/ is used when it exists.
+#   by whitespace or ':'); a directory means every *.toml below it, such as
+#   tests/output/gocheck-files/ that the unit tests write.
 #   GOCHECK_STRICT=1 also fails extra files on undecoded (unknown) keys.
+#   PYTHON is the interpreter with tomlkit for render_edits.py (python3).
 # Exit status: 0 when every expectation holds, 1 otherwise.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
 bin="$here/gocheck"
 td="$here/testdata"
 
@@ -121,14 +123,25 @@ else
     bad "--json content"
 fi
 
-# ---- extra files written by the Python tests --------------------------------
+# ---- what runner_config's core writes, rendered now ---------------------------
+echo "== files runner_config's core writes (render_edits.py)"
+rendered="$(mktemp -d)"
+trap 'rm -f "$out" "$err"; rm -rf "$rendered"' EXIT
+if "${PYTHON:-python3}" "$here/render_edits.py" "$rendered" >"$out" 2>"$err"; then
+    n=0
+    while IFS= read -r -d '' f; do
+        expect_ok "$f"; n=$((n + 1))
+    done < <(find "$rendered" -type f -name '*.toml' -print0 | sort -z)
+    [ "$n" -gt 0 ] || { echo "render_edits.py wrote nothing" >"$err"; bad "render_edits.py wrote no files"; }
+else
+    bad "render_edits.py failed (PYTHON=${PYTHON:-python3} needs tomlkit)"
+fi
+
+# ---- extra files given ----------------------------------------------------------
 sources=("$@")
 if [ -n "${GOCHECK_FILES:-}" ]; then
     IFS=$' \t\n:' read -r -d '' -a env_sources <<<"$GOCHECK_FILES" || true
     sources+=("${env_sources[@]}")
-fi
-if [ "${#sources[@]}" -eq 0 ] && [ -d "$repo/tests/output/gocheck-files" ]; then
-    sources=("$repo/tests/output/gocheck-files")
 fi
 extra_opts=()
 [ "${GOCHECK_STRICT:-0}" = "1" ] && extra_opts=(--strict)
