@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A real ansible-playbook run at -vvv --diff: no secret in any form anywhere in its output."""
+"""A real ansible-playbook run at -vvv --diff: no secret in any form anywhere in its output.
+
+A playbook run, so a functional test (it lived in tests/unit, which is for the pure core)."""
 
 from __future__ import annotations
 
