@@ -176,7 +176,7 @@ unit: venv collection-link
 functional: venv collection-link
 	$(WITH_COLLECTION) $(VENV_BIN)/python -m pytest -q tests/functional
 
-gocheck:
+gocheck: venv
 	@if [ -f tests/gocheck/run_tests.sh ]; then \
 		echo "bash tests/gocheck/run_tests.sh"; bash tests/gocheck/run_tests.sh; \
 	else \
