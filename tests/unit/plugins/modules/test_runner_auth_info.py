@@ -17,6 +17,8 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _audit as audit
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _host as host_utils
 from ansible_collections.runnerkit.gitlab_runner.plugins.modules import runner_auth_info
 
 PASSWORD = "unit-test-registry-password"
@@ -51,13 +53,14 @@ def host(tmp_path, monkeypatch):
             raise KeyError(name)
         return users[name]
 
-    monkeypatch.setattr(runner_auth_info.pwd, "getpwnam", getpwnam)
-    monkeypatch.setattr(runner_auth_info.pwd, "getpwuid", lambda uid: users["root"])
-    monkeypatch.setattr(runner_auth_info.grp, "getgrall", lambda: [])
+    assert audit.pwd is host_utils.pwd  # one passwd module: patched once, seen by both
+    monkeypatch.setattr(host_utils.pwd, "getpwnam", getpwnam)
+    monkeypatch.setattr(host_utils.pwd, "getpwuid", lambda uid: users["root"])
+    monkeypatch.setattr(host_utils.grp, "getgrall", lambda: [])
     monkeypatch.delenv("SUDO_USER", raising=False)
     units = tmp_path / "systemd"
     units.mkdir()
-    monkeypatch.setattr(runner_auth_info, "UNIT_DIRS", (str(units),))
+    monkeypatch.setattr(host_utils, "UNIT_DIRS", (str(units),))
     config = tmp_path / "config.toml"
     config.write_text('[[runners]]\n  name = "build"\n  token = "%s"\n  executor = "docker"\n'
                       '  [runners.docker]\n    image = "reg.tld:5000/ns/app:1"\n' % TOKEN)
