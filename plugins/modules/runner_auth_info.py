@@ -84,9 +84,36 @@ options:
   runner_path:
     description:
       - The PATH of the runner process, where C(docker-credential-*) helpers are looked up.
-      - Default is C(PATH) of the O(service) unit's C(Environment=), else systemd's default
-        C(/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin).
+      - Default is C(PATH) of the O(service) unit's C(Environment=), else O(default_runner_path). With O(helpers),
+        the C(PATH) of the running service's main process comes first.
     type: str
+  default_runner_path:
+    description:
+      - The PATH of the runner process when neither O(runner_path) nor the O(service) unit gives one.
+      - Default is the fixed PATH systemd's system manager gives services, C(/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin)
+        (C(systemd.exec(5\)); on a merged C(/usr) the C(/sbin:/bin) that builds for an unmerged C(/usr) append are the same
+        directories).
+    type: str
+    version_added: 0.2.0
+  helpers:
+    description:
+      - Check only these credential helpers (the names after C(docker-credential-)) instead of auditing
+        C(config.toml) - what the C(runnerkit.gitlab_runner.credential_helpers) role runs after installing them.
+      - Each must be on the runner's PATH (O(runner_path), else the PATH of the running O(service), else its unit's
+        C(Environment=), else O(default_runner_path)), executable by O(user) (default V(root)), and answer
+        C(version) (or, for helpers without it, C(list)) when run as O(user) with only C(HOME), C(PATH), C(USER)
+        and C(LOGNAME) in its environment, within O(timeout) seconds.
+      - The result is RV(helpers); a helper that fails the check does not fail the module.
+    type: list
+    elements: str
+    version_added: 0.2.0
+  helpers_install_dir:
+    description:
+      - With O(helpers), where a helper missing from the PATH may have been installed, for the message that says
+        its directory is not on the runner's PATH.
+    type: path
+    default: /usr/local/bin
+    version_added: 0.2.0
   service:
     description:
       - The systemd unit of the runner, read (with its drop-ins) for C(User=), C(Environment=) and the
@@ -149,6 +176,8 @@ options:
     type: int
     default: 10
 notes:
+  - With O(helpers) only the helpers are checked; RV(images), RV(problems), RV(sources), RV(runners), RV(table) and
+    RV(docker_config) are then not returned.
   - CI/CD variables named C(DOCKER_AUTH_CONFIG) set in GitLab (project, group, instance) replace the runner's for
     the jobs that see them; they are not visible on the host. Use O(gitlab_ci) for those set in a pipeline file.
   - Helpers are looked up like Go's C(exec.LookPath) on O(runner_path) and must be executable by O(user). During
@@ -188,12 +217,17 @@ EXAMPLES = r"""
     probe: true
     ca_file: /etc/ssl/certs/internal-ca.pem
   register: auth
+- name: Can the runner user find and run these helpers? (the credential_helpers role's check)
+  runnerkit.gitlab_runner.runner_auth_info:
+    helpers: [ecr-login, gcr]
+    user: gitlab-runner
+  register: helpers
 """
 
 RETURN = r"""
 images:
   description: One entry per runner and image.
-  returned: always
+  returned: without O(helpers)
   type: list
   elements: dict
   contains:
@@ -262,7 +296,7 @@ images:
 problems:
   description: Problems of the files and runners (not of one image), such as a discarded source or a config.json in
     the wrong home.
-  returned: always
+  returned: without O(helpers)
   type: list
   elements: str
   sample:
@@ -271,18 +305,18 @@ problems:
 sources:
   description: Each credential source that was read, with its status (V(used), V(empty), V(discarded), V(aborts),
     V(missing)) and its entries (key, registry_path, kind, helper, username; no secrets).
-  returned: always
+  returned: without O(helpers)
   type: list
   elements: dict
 runners:
   description: The runners reported, with C(name), C(executor) and whether their environment sets C(DOCKER_AUTH_CONFIG).
-  returned: always
+  returned: without O(helpers)
   type: list
   elements: dict
 table:
   description: A fixed-width table of RV(images) (runner, image, source, key, kind, status, problem) and then the
     other problems, one line per element, for logs.
-  returned: always
+  returned: without O(helpers)
   type: list
   elements: str
 user:
@@ -292,13 +326,32 @@ user:
   sample: {name: root, uid: 0, home: /root}
 docker_config:
   description: The Docker config file the runner process reads (it may not exist).
-  returned: always
+  returned: without O(helpers)
   type: str
   sample: /root/.docker/config.json
 runner_path:
   description: The PATH helpers were looked up on.
   returned: always
   type: str
+runner_path_source:
+  description: Where RV(runner_path) comes from, in words.
+  returned: with O(helpers)
+  type: str
+  sample: the environment of the running gitlab-runner service (pid 812)
+  version_added: 0.2.0
+helpers:
+  description:
+    - One entry per helper of O(helpers) - C(name), C(path) (the binary found, or the one the user cannot execute),
+      C(ok), and C(msg), which says what answered or why the runner cannot use the helper.
+  returned: with O(helpers)
+  type: list
+  elements: dict
+  sample:
+    - name: ecr-login
+      path: /usr/bin/docker-credential-ecr-login
+      ok: true
+      msg: "docker-credential-ecr-login (/usr/bin/docker-credential-ecr-login) answers 'version' as root: 0.6.4"
+  version_added: 0.2.0
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _host as host
 
 
@@ -37,3 +39,50 @@ def test_look_path_and_permissions():
     assert host.permitted(0o750, 0, 999, 999, {999}, 1)
     assert host.permitted(0o755, 0, 0, 999, {999}, 4)
     assert not host.permitted(0o644, 0, 0, 0, {0}, 1)  # root needs one execute bit too
+
+
+def test_systemd_default_path_is_the_system_managers_fixed_value():
+    """systemd.exec(5): the system manager's fixed PATH; the role's default leaves it to this constant."""
+    assert host.SYSTEMD_DEFAULT_PATH == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+
+
+def test_describe_shows_mode_and_owner_like_ls(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("x")
+    path.chmod(0o640)
+    owner = host.pwd.getpwuid(os.stat(path).st_uid).pw_name
+    group = host.grp.getgrgid(os.stat(path).st_gid).gr_name
+    assert host.describe(str(path)) == "-rw-r----- %s:%s" % (owner, group)
+    assert host.describe(str(tmp_path / "missing")) == "cannot stat it"
+
+
+def test_running_service_path_needs_systemd(monkeypatch):
+    monkeypatch.setattr(host.os.path, "isdir", lambda path: False if path == "/run/systemd/system" else True)
+    assert host.running_service_path("gitlab-runner", 5) == (None, None)
+
+
+def test_running_service_path_reads_the_main_process_environment(monkeypatch, tmp_path):
+    """systemctl's MainPID, then that process's PATH from /proc (here: this test's own process)."""
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text("#!/bin/sh\necho %d\n" % os.getpid())
+    systemctl.chmod(0o755)
+    real_isdir, real_access = os.path.isdir, os.access
+    monkeypatch.setattr(host.os.path, "isdir", lambda path: path == "/run/systemd/system" or real_isdir(path))
+    monkeypatch.setattr(host.os, "access", lambda path, mode: real_access(
+        str(systemctl) if path == "/usr/bin/systemctl" else path, mode))
+    monkeypatch.setattr(host, "process", _Redirect(str(systemctl)))
+    with open("/proc/self/environ", "rb") as handle:
+        own = [item[5:].decode() for item in handle.read().split(b"\0") if item.startswith(b"PATH=")]
+    assert host.running_service_path("gitlab-runner", 5) == (own[0] if own else None, str(os.getpid()))
+
+
+class _Redirect:
+    """_process with the systemctl binary replaced by a script."""
+
+    def __init__(self, script):
+        from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _process
+        self.process, self.script = _process, script
+        self.ProcessTimeout = _process.ProcessTimeout
+
+    def run_bounded(self, command, *args, **kwargs):
+        return self.process.run_bounded([self.script] + command[1:], *args, **kwargs)

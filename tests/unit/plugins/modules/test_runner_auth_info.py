@@ -258,3 +258,23 @@ def test_allowed_images_outside_the_registry_allowlist_are_flagged(host, capsys,
 def test_without_an_allowlist_allowed_images_are_not_checked(host, capsys):
     result, _out = run({"path": host["config"], "user": "root"}, capsys)
     assert not any("docker.allowed_" in p for p in result["problems"])
+
+
+def test_helpers_checks_only_the_helpers_with_the_unit_path(host, capsys, monkeypatch):
+    """helpers=: the credential_helpers role's check; config.toml is not read (it may not exist yet)."""
+    monkeypatch.setattr(host_utils, "running_service_path", lambda service, timeout: (None, None))  # not running
+    helper_dir = host["tmp"] / "unit-bin"
+    helper_dir.mkdir()
+    helper = helper_dir / "docker-credential-unit"
+    helper.write_text("#!/bin/sh\necho unit-helper 1.0\n")
+    helper.chmod(0o755)
+    (host["units"] / "gitlab-runner.service").write_text(
+        PACKAGE_UNIT % {"config": host["config"]} + "Environment=PATH=%s\n" % helper_dir)
+    os.remove(host["config"])
+    result, _out = run({"path": host["config"], "user": "root", "helpers": ["unit", "absent"]}, capsys)
+    assert not result.get("failed"), result
+    assert result["runner_path"] == str(helper_dir)
+    assert result["runner_path_source"] == "Environment= of the gitlab-runner unit"
+    assert [(h["name"], h["ok"]) for h in result["helpers"]] == [("unit", True), ("absent", False)]
+    assert result["helpers"][0]["msg"] == "docker-credential-unit (%s) answers 'version' as root: unit-helper 1.0" % helper
+    assert "images" not in result and "table" not in result
