@@ -90,9 +90,9 @@ options:
   default_runner_path:
     description:
       - The PATH of the runner process when neither O(runner_path) nor the O(service) unit gives one.
-      - Default is the fixed PATH systemd's system manager gives services, C(/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin)
-        (C(systemd.exec(5\)); on a merged C(/usr) the C(/sbin:/bin) that builds for an unmerged C(/usr) append are the same
-        directories).
+      - Default is the fixed PATH systemd's system manager gives services (manual page systemd.exec, section 5),
+        C(/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin). Builds for an unmerged C(/usr) append C(/sbin:/bin);
+        on a merged C(/usr) those are the same directories.
     type: str
     version_added: 0.2.0
   helpers:
@@ -217,6 +217,7 @@ EXAMPLES = r"""
     probe: true
     ca_file: /etc/ssl/certs/internal-ca.pem
   register: auth
+
 - name: Can the runner user find and run these helpers? (the credential_helpers role's check)
   runnerkit.gitlab_runner.runner_auth_info:
     helpers: [ecr-login, gcr]
