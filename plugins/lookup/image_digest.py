@@ -97,7 +97,7 @@ HELPER_TIMEOUT = 30
 
 def controller_helpers():
     """Helpers as docker/cli runs them on the controller: this user, its PATH and environment."""
-    return helpers.HelperRunner(helpers.current_user(), os.environ.get("PATH", ""), HELPER_TIMEOUT)
+    return helpers.HelperRunner(helpers.current_user(), os.environ.get("PATH", os.defpath), HELPER_TIMEOUT)
 
 
 def credentials_from(path, image):

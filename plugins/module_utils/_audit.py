@@ -30,6 +30,10 @@ from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _re
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 
+class AuditError(Exception):
+    """Bad input the module reports as its failure message."""
+
+
 # ---------------------------------------------------------------- probing
 
 
@@ -109,15 +113,16 @@ def ecr_expiries(path):
     out = {}
     auths = state.get("auths") if isinstance(state, dict) else None
     registries = state.get("registries") if isinstance(state, dict) else None
-    for host, entry in (auths or {}).items() if isinstance(auths, dict) and isinstance(registries, dict) else ():
-        info = registries.get(host)
+    recorded = auths.items() if isinstance(auths, dict) and isinstance(registries, dict) else ()
+    for registry_host, entry in recorded:
+        info = registries.get(registry_host)
         expires = info.get("expires_at") if isinstance(info, dict) else None
         try:
             password = auth.decode_auth(entry["auth"])[1]
             when = datetime.datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
         except (auth.AuthConfigError, KeyError, TypeError, ValueError, AttributeError):
             continue
-        out[(host.lower(), password)] = when.timestamp()
+        out[(registry_host.lower(), password)] = when.timestamp()
     return out
 
 
@@ -363,10 +368,6 @@ class Audit:
 
 
 # ---------------------------------------------------------------- the credential_helpers role's check
-
-
-class AuditError(Exception):
-    """Bad input the module reports as its failure message."""
 
 
 def helpers_path(params, unit):
