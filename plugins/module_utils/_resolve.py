@@ -430,7 +430,7 @@ def config_for_image(merged, image):
 # ---------------------------------------------------------------- explanations
 
 
-def _host(path):
+def _path_host(path):
     return path.split("/", 1)[0]
 
 
@@ -441,14 +441,14 @@ def _no_port(host):
 def near_misses(image, entries):
     """Why entries that look meant for this image never match it (ports, case, digests, Hub keys)."""
     image_path = auth.image_registry_path(image)
-    host = _host(image_path)
+    host = _path_host(image_path)
     candidates = set(parent_paths(image_path))
     problems = []
     for entry in entries:
         path, key = entry["path"], entry["key"]
         if not path or path in candidates:
             continue
-        entry_host = _host(path)
+        entry_host = _path_host(path)
         if entry_host != host and _no_port(entry_host) == _no_port(host):
             problems.append("key '%s' is for %s, the image is on %s: host and port must match exactly"
                             % (key, entry_host, host))
@@ -537,7 +537,7 @@ def static_expiry_problem(entry, now, expiries=None, warn_seconds=EXPIRY_WARN_SE
     covers those): the expiry recorded in `expiries` for this password, else the `exp` of a JWT password or token."""
     if entry["kind"] != KIND_STATIC:
         return None
-    host = _host(entry["path"])
+    host = _path_host(entry["path"])
     secret = entry["password"] or entry.get("identitytoken") or entry.get("registrytoken")
     if ecr.ECR_HOST.match(host) or not secret:
         return None
@@ -737,16 +737,13 @@ def explain_image(image, merged, sources, now, job_registries=(), expiries=None,
             problems.append("the matching entry '%s' of %s has no credentials (empty username and password), so the "
                             "pull is anonymous and every later source is shadowed for %s"
                             % (match["key"], match["origin"], match["path"]))
-        if match["kind"] == KIND_STORE and _host(match["path"]) == "docker.io":
+        if match["kind"] == KIND_STORE and _path_host(match["path"]) == "docker.io":
             problems.append("Docker Hub credentials come from the global credsStore '%s' and apply to every job"
                             % match["helper"])
-        token = ecr.static_token_problem(_host(match["path"]), match["password"], now, expiries) \
-            if match["kind"] == KIND_STATIC else None
-        if token:
-            problems.append(token)
-        expiry = static_expiry_problem(match, now, expiries, warn_seconds)
-        if expiry:
-            problems.append(expiry)
+        if match["kind"] == KIND_STATIC:
+            token = ecr.static_token_problem(_path_host(match["path"]), match["password"], now, expiries)
+            expiry = static_expiry_problem(match, now, expiries, warn_seconds)
+            problems.extend(problem for problem in (token, expiry) if problem)
         if match["source"] != SOURCE_JOB and any(
                 auth.key_registry_path(r) in parent_paths(image_path) for r in job_registries or ()):
             problems.append("credentials from %s shadow the CI_JOB_TOKEN credentials GitLab sends for this registry"
