@@ -28,10 +28,14 @@ USUAL_DIRS = ("/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bi
 
 
 def current_user():
-    """The user this process runs as, in host.user_info's shape."""
-    entry = pwd.getpwuid(os.geteuid())
-    return {"name": entry.pw_name, "uid": entry.pw_uid, "gids": set(os.getgroups()) | {entry.pw_gid},
-            "home": entry.pw_dir}
+    """The user this process runs as, in host.user_info's shape (also without a passwd entry, as in containers)."""
+    uid = os.geteuid()
+    try:
+        entry = pwd.getpwuid(uid)
+        name, home = entry.pw_name, entry.pw_dir
+    except KeyError:
+        name, home = str(uid), os.environ.get("HOME", "/")
+    return {"name": name, "uid": uid, "gids": set(os.getgroups()) | {os.getegid()}, "home": home}
 
 
 class HelperRunner:

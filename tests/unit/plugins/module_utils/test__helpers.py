@@ -154,3 +154,14 @@ def test_another_user_needs_root_and_runuser(open_dir, me, monkeypatch):
     needs = "cannot run docker-credential-x as user runner: that needs root and runuser"
     with pytest.raises(resolve.HelperUnavailable, match=needs):
         runner(other, str(tmp_path / "bin")).run("x", "get", "reg.tld")
+
+
+def test_the_controller_user_needs_no_passwd_entry(monkeypatch):
+    """The image_digest lookup runs helpers as whoever runs ansible, also a uid without a passwd entry."""
+    def unknown(uid):
+        raise KeyError(uid)
+
+    monkeypatch.setattr(helpers.pwd, "getpwuid", unknown)
+    monkeypatch.setenv("HOME", "/srv/ci")
+    user = helpers.current_user()
+    assert user["name"] == str(os.geteuid()) and user["home"] == "/srv/ci" and os.getegid() in user["gids"]
