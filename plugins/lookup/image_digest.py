@@ -84,30 +84,20 @@ _raw:
 """
 
 import os
-import shutil
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _process as process
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _helpers as helpers
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _registry_client as registry
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _resolve as resolve
 
 HELPER_TIMEOUT = 30
 
 
-def run_helper(name, action, data):
-    """Run docker-credential-NAME ACTION on the controller, like docker/cli and the runner do."""
-    binary = shutil.which("docker-credential-" + name)
-    if binary is None:
-        raise resolve.HelperUnavailable('exec: "docker-credential-%s": executable file not found in $PATH' % name)
-    try:
-        rc, out = process.run_bounded([binary, action], data.encode("utf-8"), HELPER_TIMEOUT)
-    except process.ProcessTimeout as exc:
-        raise resolve.HelperTimeout("docker-credential-%s %s %s" % (name, action, exc))
-    except OSError as exc:
-        raise resolve.HelperUnavailable("docker-credential-%s %s: %s" % (name, action, exc.strerror or exc))
-    return rc, out.decode("utf-8", "replace")
+def controller_helpers():
+    """Helpers as docker/cli runs them on the controller: this user, its PATH and environment."""
+    return helpers.HelperRunner(helpers.current_user(), os.environ.get("PATH", os.defpath), HELPER_TIMEOUT)
 
 
 def credentials_from(path, image):
@@ -117,7 +107,7 @@ def credentials_from(path, image):
             text = handle.read()
     except OSError as exc:
         raise AnsibleLookupError("image_digest: cannot read docker_config %s: %s" % (path, exc.strerror or exc))
-    source = resolve.read_source(resolve.SOURCE_HOME, path, text, run_helper)
+    source = resolve.read_source(resolve.SOURCE_HOME, path, text, controller_helpers().run)
     if source["status"] in ("discarded", "aborts"):
         raise AnsibleLookupError("image_digest: %s cannot be used: %s" % (path, source["error"]))
     match = resolve.config_for_image(resolve.all_configs([source]), image)

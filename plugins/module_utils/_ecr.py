@@ -12,8 +12,11 @@ pure functions; only `fetch_tokens` and the client helpers touch boto3.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import datetime
+import json
 import re
 
 try:
@@ -222,6 +225,47 @@ def format_time(value):
 
 def utc_now():
     return datetime.datetime.now(UTC)
+
+
+# ------------------------------------------------------------------------------------ static tokens in use
+
+# Any registry the audit treats as ECR for token expiry (looser than PRIVATE_HOST: a near-miss host still
+# carries a 12-hour token).
+ECR_HOST = re.compile(r"^[0-9a-z]+\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.", re.IGNORECASE)
+ECR_WARN_SECONDS = 2 * 3600
+
+
+def _token_expiration(password):
+    """The `expiration` (epoch seconds) inside an ECR token, or None."""
+    try:
+        padded = password + "=" * (-len(password) % 4)
+        data = json.loads(base64.b64decode(padded.encode("ascii")).decode("utf-8"))
+        return float(data["expiration"]) if isinstance(data, dict) else None
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+        return None
+
+
+def static_token_problem(host, password, now, expiries=None):
+    """Expired or soon-expiring static ECR tokens (a password in `auths`), or None.
+
+    The expiry comes from `expiries` ({(host, password): epoch seconds}, e.g. from the state file of
+    rotate_ecr_auth.yml) or from the token itself (an ECR password is base64 JSON with `expiration`).
+    """
+    if not ECR_HOST.match(host) or not password:
+        return None
+    expiration = (expiries or {}).get((host, password))
+    if expiration is None:
+        expiration = _token_expiration(password)
+    if expiration is None:
+        return ("static credentials for the ECR registry %s: their expiry cannot be read; ECR tokens live "
+                "12 hours - refresh them (rotate_ecr_auth.yml) or use the ecr-login helper" % host)
+    when = format_time(expiration)
+    left = expiration - now
+    if left <= 0:
+        return "static ECR token for %s expired at %s; pulls fail until it is refreshed" % (host, when)
+    if left < ECR_WARN_SECONDS:
+        return "static ECR token for %s expires at %s (in %d min)" % (host, when, left // 60)
+    return None
 
 
 def current_expiry(current, registries):

@@ -36,11 +36,13 @@ def kill_group(proc):
     proc.wait()
 
 
-def run_bounded(command, stdin_data, timeout, env=None, cwd=None):
+def run_bounded(command, stdin_data, timeout, env=None, cwd=None, stderr_to_stdout=False):
     """(exit code, stdout bytes) of `command` fed `stdin_data` (bytes); ProcessTimeout after `timeout` s.
 
-    stderr is read (so the child never blocks on a full pipe) and dropped: it may hold a secret."""
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    stderr is read (so the child never blocks on a full pipe) and dropped: it may hold a secret. With
+    stderr_to_stdout it is interleaved into the output instead, for answers that hold none (`version`)."""
+    stderr = subprocess.STDOUT if stderr_to_stdout else subprocess.PIPE
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                             env=env, cwd=cwd, close_fds=True, start_new_session=True)
     try:
         out, _err = proc.communicate(stdin_data, timeout=timeout)

@@ -47,11 +47,7 @@ NOT_FOUND = "credentials not found in native keychain"
 # Messages of the helper protocol (docker-credential-helpers credentials/error.go and Serve): no secret.
 PROTOCOL_MESSAGES = (NOT_FOUND, "no credentials server URL", "no credentials username")
 PROTOCOL_USAGE = re.compile(r"^(Usage: \S+ <store\|get\|erase\|list\|version>|\S+: unknown action: \S+)$")
-# What systemd gives a service without Environment=PATH (systemd.exec(5), "Environment variables").
-SYSTEMD_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKER_EXECUTORS = ("docker", "docker-windows", "docker+machine", "docker-autoscaler")
-ECR_HOST = re.compile(r"^[0-9a-z]+\.dkr[.-]ecr(-fips)?\.[a-z0-9-]+\.", re.IGNORECASE)
-ECR_WARN_SECONDS = 2 * 3600
 EXPIRY_WARN_SECONDS = 14 * 86400  # other static credentials: deploy tokens, robot accounts, JWT access tokens
 # Fields of docker/cli's ConfigFile and AuthConfig this resolver reads (Go's JSON matches names
 # case-insensitively when there is no exact match).
@@ -434,7 +430,7 @@ def config_for_image(merged, image):
 # ---------------------------------------------------------------- explanations
 
 
-def _host(path):
+def _path_host(path):
     return path.split("/", 1)[0]
 
 
@@ -445,14 +441,14 @@ def _no_port(host):
 def near_misses(image, entries):
     """Why entries that look meant for this image never match it (ports, case, digests, Hub keys)."""
     image_path = auth.image_registry_path(image)
-    host = _host(image_path)
+    host = _path_host(image_path)
     candidates = set(parent_paths(image_path))
     problems = []
     for entry in entries:
         path, key = entry["path"], entry["key"]
         if not path or path in candidates:
             continue
-        entry_host = _host(path)
+        entry_host = _path_host(path)
         if entry_host != host and _no_port(entry_host) == _no_port(host):
             problems.append("key '%s' is for %s, the image is on %s: host and port must match exactly"
                             % (key, entry_host, host))
@@ -521,40 +517,6 @@ def source_label(source):
     return source["origin"]
 
 
-def _token_expiration(password):
-    """The `expiration` (epoch seconds) inside an ECR token, or None."""
-    try:
-        padded = password + "=" * (-len(password) % 4)
-        data = json.loads(base64.b64decode(padded.encode("ascii")).decode("utf-8"))
-        return float(data["expiration"]) if isinstance(data, dict) else None
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
-        return None
-
-
-def ecr_token_problem(entry, now, expiries=None):
-    """Expired or soon-expiring static ECR tokens.
-
-    The expiry comes from `expiries` ({(host, password): epoch seconds}, e.g. from the state file of
-    rotate_ecr_auth.yml) or from the token itself (an ECR password is base64 JSON with `expiration`).
-    """
-    host = _host(entry["path"])
-    if entry["kind"] != KIND_STATIC or not ECR_HOST.match(host) or not entry["password"]:
-        return None
-    expiration = (expiries or {}).get((host, entry["password"]))
-    if expiration is None:
-        expiration = _token_expiration(entry["password"])
-    if expiration is None:
-        return ("static credentials for the ECR registry %s: their expiry cannot be read; ECR tokens live "
-                "12 hours - refresh them (rotate_ecr_auth.yml) or use the ecr-login helper" % host)
-    when = ecr.format_time(expiration)
-    left = expiration - now
-    if left <= 0:
-        return "static ECR token for %s expired at %s; pulls fail until it is refreshed" % (host, when)
-    if left < ECR_WARN_SECONDS:
-        return "static ECR token for %s expires at %s (in %d min)" % (host, when, left // 60)
-    return None
-
-
 def _jwt_expiration(token):
     """The `exp` (epoch seconds) of a JWT (header.payload.signature, base64url JSON), or None. The signature
     is not checked: only when the token stops working matters here."""
@@ -571,13 +533,13 @@ def _jwt_expiration(token):
 
 
 def static_expiry_problem(entry, now, expiries=None, warn_seconds=EXPIRY_WARN_SECONDS):
-    """Expired or soon-expiring static credentials of a registry other than ECR (ecr_token_problem covers
-    those): the expiry recorded in `expiries` for this password, else the `exp` of a JWT password or token."""
+    """Expired or soon-expiring static credentials of a registry other than ECR (_ecr.static_token_problem
+    covers those): the expiry recorded in `expiries` for this password, else the `exp` of a JWT password or token."""
     if entry["kind"] != KIND_STATIC:
         return None
-    host = _host(entry["path"])
+    host = _path_host(entry["path"])
     secret = entry["password"] or entry.get("identitytoken") or entry.get("registrytoken")
-    if ECR_HOST.match(host) or not secret:
+    if ecr.ECR_HOST.match(host) or not secret:
         return None
     expiration = (expiries or {}).get((host, entry["password"]))
     if expiration is None:
@@ -741,237 +703,6 @@ def uses_docker_resolver(runner):
     return not executor or executor in DOCKER_EXECUTORS
 
 
-# ---------------------------------------------------------------- the runner service (systemd)
-
-
-def parse_systemd_unit(texts):
-    """User=, Environment= and the ExecStart= arguments of a unit and its drop-ins (in order)."""
-    unit = {"user": None, "environment": {}, "exec_start": None}
-    for text in texts:
-        section = None
-        for raw in re.sub(r"\\\n", " ", text or "").splitlines():  # backslash-newline continues a line
-            line = raw.strip()
-            if not line or line[0] in "#;":
-                continue
-            if line.startswith("["):
-                section = line
-                continue
-            if section != "[Service]" or "=" not in line:
-                continue
-            key, value = [part.strip() for part in line.split("=", 1)]
-            if key == "User":
-                unit["user"] = value or None
-            elif key == "Environment":
-                for item in _unit_words(value):
-                    name, sep, val = item.partition("=")
-                    if sep:
-                        unit["environment"][name] = val
-            elif key == "ExecStart":
-                unit["exec_start"] = _unit_words(value.lstrip("@-:+!")) if value else None
-    return unit
-
-
-def _unit_words(value):
-    words, current, quote, escaped, started = [], [], None, False, False
-    for char in value:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif quote:
-            if char == quote:
-                quote = None
-            else:
-                current.append(char)
-        elif char in "\"'":
-            quote, started = char, True
-        elif char.isspace():
-            if current or started:
-                words.append("".join(current))
-            current, started = [], False
-        else:
-            current.append(char)
-    if current or started:
-        words.append("".join(current))
-    return words
-
-
-def runner_service(unit):
-    """What the unit tells about the runner process: user, --user, --config, HOME, PATH."""
-    args = unit.get("exec_start") or []
-    flags = {"user": ("--user", "-u"), "config": ("--config", "-c"), "working-directory": ("--working-directory", "-d")}
-    options = {}
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        for name, spellings in flags.items():
-            for flag in spellings:
-                if arg == flag and index + 1 < len(args):
-                    options[name] = args[index + 1]
-                    index += 1
-                elif arg.startswith(flag + "="):
-                    options[name] = arg[len(flag) + 1:]
-        index += 1
-    return {
-        "process_user": unit.get("user") or "root",
-        "shell_user": options.get("user"),
-        "config": options.get("config"),
-        "working_directory": options.get("working-directory"),
-        "home": unit["environment"].get("HOME"),
-        "path": unit["environment"].get("PATH"),
-    }
-
-
-# ---------------------------------------------------------------- file permissions (pure, from stat values)
-
-
-def permitted(mode, owner_uid, owner_gid, uid, gids, bit):
-    """Whether a user may read (bit 4) or execute (bit 1) a file with these stat values."""
-    if uid == 0:
-        return bit != 1 or bool(mode & 0o111)
-    if owner_uid == uid:
-        return bool(mode & (bit << 6))
-    if owner_gid in gids:
-        return bool(mode & (bit << 3))
-    return bool(mode & bit)
-
-
-def look_path(name, path_value, stat_of):
-    """Go exec.LookPath over a PATH string: the first regular file with an execute bit, or None.
-
-    `stat_of(path)` returns (is_regular_file, mode, uid, gid) or None. Relative PATH entries are
-    refused by Go >= 1.19 (ErrDot) and skipped here.
-    """
-    for directory in (path_value or "").split(":"):
-        if not directory.startswith("/"):
-            continue
-        candidate = directory.rstrip("/") + "/" + name
-        found = stat_of(candidate)
-        if found and found[0] and found[1] & 0o111:
-            return candidate, found
-    return None, None
-
-
-# ---------------------------------------------------------------- .gitlab-ci.yml
-
-
-GLOBAL_KEYWORDS = frozenset(("default", "include", "stages", "variables", "workflow", "image", "services", "cache",
-                             "before_script", "after_script", "types", "spec"))
-CI_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-
-
-def _variables(section):
-    out = {}
-    for key, value in ((section or {}).get("variables") or {}).items() if isinstance(section, dict) else ():
-        if isinstance(value, dict):
-            value = value.get("value")
-        if value is not None and not isinstance(value, (dict, list)):
-            out[str(key)] = str(value) if not isinstance(value, bool) else str(value).lower()
-    return out
-
-
-def _image_name(value):
-    if isinstance(value, dict):
-        value = value.get("name")
-    return value if isinstance(value, str) and value else None
-
-
-def _merge(base, over):
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _extended(jobs, name, depth=0):
-    job = jobs.get(name)
-    if not isinstance(job, dict):
-        return {}
-    parents = job.get("extends") or []
-    if isinstance(parents, str):
-        parents = [parents]
-    result = {}
-    if depth < 11:
-        for parent in parents:
-            if isinstance(parent, str):
-                result = _merge(result, _extended(jobs, parent, depth + 1))
-    return _merge(result, {k: v for k, v in job.items() if k != "extends"})
-
-
-def _expand_ci(ref, variables):
-    """$VAR and ${VAR} from the pipeline's own variables; names it does not set stay and are listed."""
-    unresolved = []
-
-    def lookup(match):
-        var = match.group(1) or match.group(2)
-        if var in variables:
-            return variables[var]
-        unresolved.append(var)
-        return match.group(0)
-
-    return CI_VARIABLE.sub(lookup, ref), unresolved
-
-
-def _inherits(job, what):
-    inherit = job.get("inherit") if isinstance(job.get("inherit"), dict) else {}
-    value = inherit.get(what, True)
-    return value if isinstance(value, (bool, list)) else True
-
-
-def gitlab_ci_images(data):
-    """[{job, kind, image, variables, unresolved, docker_auth_config}] of a parsed .gitlab-ci.yml.
-
-    Covers image:/services: as strings and mappings, `default:` (and the old top-level form),
-    `extends:`, `inherit:`, and `variables` (global and per job). A job's DOCKER_AUTH_CONFIG
-    replaces the runner's for that job. `$VAR` in image names is expanded from the YAML's
-    variables; names set only at run time are listed in `unresolved`.
-    """
-    if not isinstance(data, dict):
-        return []
-    default = data.get("default") if isinstance(data.get("default"), dict) else {}
-    default = _merge({k: data[k] for k in ("image", "services") if k in data}, default)
-    global_vars = _variables(data)
-    rows = []
-    for name in data:
-        if not isinstance(name, str) or name in GLOBAL_KEYWORDS or name.startswith("."):
-            continue
-        job = _extended(data, name)
-        if not isinstance(job, dict) or not job:
-            continue
-        inherit_default = _inherits(job, "default")
-        inherit_vars = _inherits(job, "variables")
-        variables = {}
-        if inherit_vars is True:
-            variables.update(global_vars)
-        elif isinstance(inherit_vars, list):
-            variables.update({k: v for k, v in global_vars.items() if k in inherit_vars})
-        variables.update(_variables(job))
-        image = job.get("image")
-        services = job.get("services")
-        for key in ("image", "services"):
-            if key not in job and (inherit_default is True or (isinstance(inherit_default, list)
-                                                               and key in inherit_default)):
-                if key == "image":
-                    image = default.get("image")
-                else:
-                    services = default.get("services")
-        refs = []
-        if _image_name(image):
-            refs.append(("image", _image_name(image)))
-        for service in services if isinstance(services, list) else []:
-            if _image_name(service):
-                refs.append(("service", _image_name(service)))
-        for kind, ref in refs:
-            expanded, unresolved = _expand_ci(ref, variables)
-            rows.append({"job": name, "kind": kind, "image": expanded, "unresolved": unresolved,
-                         "docker_auth_config": variables.get(AUTH_ENV)})
-    return rows
-
-
 # ---------------------------------------------------------------- one row per runner and image
 
 
@@ -1006,15 +737,13 @@ def explain_image(image, merged, sources, now, job_registries=(), expiries=None,
             problems.append("the matching entry '%s' of %s has no credentials (empty username and password), so the "
                             "pull is anonymous and every later source is shadowed for %s"
                             % (match["key"], match["origin"], match["path"]))
-        if match["kind"] == KIND_STORE and _host(match["path"]) == "docker.io":
+        if match["kind"] == KIND_STORE and _path_host(match["path"]) == "docker.io":
             problems.append("Docker Hub credentials come from the global credsStore '%s' and apply to every job"
                             % match["helper"])
-        ecr = ecr_token_problem(match, now, expiries)
-        if ecr:
-            problems.append(ecr)
-        expiry = static_expiry_problem(match, now, expiries, warn_seconds)
-        if expiry:
-            problems.append(expiry)
+        if match["kind"] == KIND_STATIC:
+            token = ecr.static_token_problem(_path_host(match["path"]), match["password"], now, expiries)
+            expiry = static_expiry_problem(match, now, expiries, warn_seconds)
+            problems.extend(problem for problem in (token, expiry) if problem)
         if match["source"] != SOURCE_JOB and any(
                 auth.key_registry_path(r) in parent_paths(image_path) for r in job_registries or ()):
             problems.append("credentials from %s shadow the CI_JOB_TOKEN credentials GitLab sends for this registry"

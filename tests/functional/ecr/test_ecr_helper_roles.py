@@ -141,7 +141,8 @@ def provisioned(runner_user, run_playbook):
         "credential_helpers_list": [{"name": "ecr-login", "source": "package"}],
         # The package is installed by `make deps`; no apt-get update (offline, and no change on the rerun).
         "credential_helpers_apt_cache_valid_time": 0,
-        # credential_helpers_runner_user is left to its default: docker_config_user.
+        # As site.yml passes it: the roles read no variables of each other.
+        "credential_helpers_runner_user": runner_user.name,
         "docker_config_user": runner_user.name,
         "docker_config_registries": [{"registry": ECR_HOST, "helper": "ecr-login"}],
         "docker_config_aws_mode": "files",
@@ -157,11 +158,11 @@ def provisioned(runner_user, run_playbook):
 def test_roles_write_the_runner_users_files_and_verify_the_helper_as_that_user(provisioned, run_playbook):
     user, run, extra_vars = provisioned
     verified = run.result(VERIFY_TASK)
-    assert verified["rc"] == 0, verified
+    assert [(h["name"], h["ok"]) for h in verified["helpers"]] == [("ecr-login", True)], verified
     # `version` prints the version of the docker-credential-helpers library (0.6.4 in Debian 12), not the helper's.
-    assert re.fullmatch(r"ok: docker-credential-ecr-login \(/usr/bin/docker-credential-ecr-login\) answers 'version' "
-                        r"as %s: \S+" % re.escape(user.name), verified["stdout_lines"][0]), verified["stdout_lines"]
-    assert "runner user: %s (home %s)" % (user.name, user.home) in verified["stdout"]
+    assert re.fullmatch(r"docker-credential-ecr-login \(/usr/bin/docker-credential-ecr-login\) answers 'version' "
+                        r"as %s: \S+" % re.escape(user.name), verified["helpers"][0]["msg"]), verified["helpers"]
+    assert verified["user"] == {"name": user.name, "uid": user.uid, "home": user.home}
     # The verification really ran the helper as the user with its passwd home: the helper made its log dir there.
     assert _mode_owner(os.path.join(user.home, ".ecr", "log")) == (0o700, user.uid)
 

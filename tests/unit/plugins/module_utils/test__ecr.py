@@ -473,3 +473,28 @@ def test_module_failures(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "access denied (AccessDeniedException: denied)" in json.loads(out)["msg"]
     assert "very-secret-key" not in out
+
+
+# ------------------------------------------------------------------------------------ static tokens in use
+
+
+def _token(expiration):
+    return base64.b64encode(json.dumps({"payload": "x", "expiration": expiration}).encode()).decode()
+
+
+@pytest.mark.parametrize("host, password, expiries, want", [
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", _token(1000 - 60), None,
+     "static ECR token for 123456789012.dkr.ecr.eu-west-1.amazonaws.com expired at 1970-01-01T00:15:40Z; pulls fail "
+     "until it is refreshed"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", _token(1000 + 600), None,
+     "static ECR token for 123456789012.dkr.ecr.eu-west-1.amazonaws.com expires at 1970-01-01T00:26:40Z (in 10 min)"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", _token(1000 + 86400), None, None),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "opaque",
+     {("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "opaque"): 990}, "expired at 1970-01-01T00:16:30Z"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "opaque", None, "their expiry cannot be read"),
+    ("reg.example.com", _token(1000 - 60), None, None),  # not ECR: static_expiry_problem's job
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "", None, None),
+])
+def test_static_token_problem(host, password, expiries, want):
+    problem = ecr.static_token_problem(host, password, 1000, expiries)
+    assert (want in problem) if want else problem is None

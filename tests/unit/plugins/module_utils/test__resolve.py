@@ -595,73 +595,9 @@ def test_runner_images():
                                              ("docker.helper_image", "reg.tld/helper:x")]
 
 
-def test_systemd_unit_of_the_package():
-    unit = resolve.parse_systemd_unit([
-        "[Unit]\nDescription=GitLab Runner\n[Service]\nStartLimitInterval=5\n"
-        'ExecStart=/usr/bin/gitlab-runner "run" "--config" "/etc/gitlab-runner/config.toml" "--working-directory" '
-        '"/home/gitlab-runner" "--service" "gitlab-runner" "--user" "gitlab-runner"\n'
-        "Restart=always\n",
-        '[Service]\nEnvironment="AWS_REGION=eu-west-1" PATH=/opt/bin:/usr/bin\n',
-    ])
-    service = resolve.runner_service(unit)
-    assert service == {"process_user": "root", "shell_user": "gitlab-runner",
-                       "config": "/etc/gitlab-runner/config.toml", "working_directory": "/home/gitlab-runner",
-                       "home": None, "path": "/opt/bin:/usr/bin"}
-    assert unit["environment"]["AWS_REGION"] == "eu-west-1"
-    unit = resolve.parse_systemd_unit(["[Service]\nUser=ci\nExecStart=/x run -c=/c.toml\nEnvironment=HOME=/srv/ci\n"])
-    assert resolve.runner_service(unit) == {
-        "process_user": "ci", "shell_user": None, "config": "/c.toml", "working_directory": None,
-        "home": "/srv/ci", "path": None}
-
-
-def test_look_path_and_permissions():
-    files = {"/opt/bin/docker-credential-x": (True, 0o700, 0, 0), "/usr/bin/docker-credential-x": (True, 0o755, 0, 0),
-             "/usr/bin/docker-credential-d": (False, 0o755, 0, 0), "/usr/bin/docker-credential-n": (True, 0o644, 0, 0)}
-    assert resolve.look_path("docker-credential-x", ".:/opt/bin:/usr/bin", files.get)[0] == "/opt/bin/docker-credential-x"
-    assert resolve.look_path("docker-credential-d", "/usr/bin", files.get)[0] is None
-    assert resolve.look_path("docker-credential-n", "/usr/bin", files.get)[0] is None
-    assert resolve.permitted(0o700, 0, 0, 0, {0}, 1)
-    assert not resolve.permitted(0o700, 0, 0, 999, {999}, 1)
-    assert resolve.permitted(0o750, 0, 999, 999, {999}, 1)
-    assert resolve.permitted(0o755, 0, 0, 999, {999}, 4)
-    assert not resolve.permitted(0o644, 0, 0, 0, {0}, 1)  # root needs one execute bit too
-
-
 def test_go_base():
     assert [resolve.go_base(n) for n in ("ecr-login", "", "a/b", "a/", "/", "..")] == [
         "ecr-login", ".", "b", "a", "/", ".."]
-
-
-# ---------------------------------------------------------------- .gitlab-ci.yml
-
-
-def test_gitlab_ci_images():
-    data = {
-        "variables": {"REG": "reg.tld:5000", "DOCKER_AUTH_CONFIG": {"value": '{"auths":{}}'}},
-        "default": {"image": {"name": "$REG/ns/base:1", "entrypoint": [""]}, "services": ["postgres:16"]},
-        ".tpl": {"image": "reg.tld:5000/ns/tpl:1"},
-        "stages": ["build"],
-        "build": {"script": ["make"], "services": [{"name": "redis:7", "alias": "cache"}]},
-        "from-template": {"extends": ".tpl", "script": ["x"], "variables": {"DOCKER_AUTH_CONFIG": "{}"}},
-        "no-default": {"script": ["x"], "inherit": {"default": False, "variables": False}},
-        "runtime": {"script": ["x"], "image": "$CI_REGISTRY_IMAGE/app:${CI_COMMIT_SHA}"},
-    }
-    rows = [(r["job"], r["kind"], r["image"], r["unresolved"], r["docker_auth_config"])
-            for r in resolve.gitlab_ci_images(data)]
-    assert rows == [
-        ("build", "image", "reg.tld:5000/ns/base:1", [], '{"auths":{}}'),
-        ("build", "service", "redis:7", [], '{"auths":{}}'),
-        ("from-template", "image", "reg.tld:5000/ns/tpl:1", [], "{}"),
-        ("from-template", "service", "postgres:16", [], "{}"),
-        ("runtime", "image", "$CI_REGISTRY_IMAGE/app:${CI_COMMIT_SHA}", ["CI_REGISTRY_IMAGE", "CI_COMMIT_SHA"],
-         '{"auths":{}}'),
-        ("runtime", "service", "postgres:16", [], '{"auths":{}}'),
-    ]
-
-
-def test_gitlab_ci_old_top_level_image():
-    rows = resolve.gitlab_ci_images({"image": "ruby:3", "test": {"script": ["x"]}})
-    assert [(r["job"], r["image"]) for r in rows] == [("test", "ruby:3")]
 
 
 # ---------------------------------------------------------------- the table

@@ -17,6 +17,8 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _audit as audit
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _host as host_utils
 from ansible_collections.runnerkit.gitlab_runner.plugins.modules import runner_auth_info
 
 PASSWORD = "unit-test-registry-password"
@@ -51,13 +53,14 @@ def host(tmp_path, monkeypatch):
             raise KeyError(name)
         return users[name]
 
-    monkeypatch.setattr(runner_auth_info.pwd, "getpwnam", getpwnam)
-    monkeypatch.setattr(runner_auth_info.pwd, "getpwuid", lambda uid: users["root"])
-    monkeypatch.setattr(runner_auth_info.grp, "getgrall", lambda: [])
+    assert audit.pwd is host_utils.pwd  # one passwd module: patched once, seen by both
+    monkeypatch.setattr(host_utils.pwd, "getpwnam", getpwnam)
+    monkeypatch.setattr(host_utils.pwd, "getpwuid", lambda uid: users["root"])
+    monkeypatch.setattr(host_utils.grp, "getgrall", lambda: [])
     monkeypatch.delenv("SUDO_USER", raising=False)
     units = tmp_path / "systemd"
     units.mkdir()
-    monkeypatch.setattr(runner_auth_info, "UNIT_DIRS", (str(units),))
+    monkeypatch.setattr(host_utils, "UNIT_DIRS", (str(units),))
     config = tmp_path / "config.toml"
     config.write_text('[[runners]]\n  name = "build"\n  token = "%s"\n  executor = "docker"\n'
                       '  [runners.docker]\n    image = "reg.tld:5000/ns/app:1"\n' % TOKEN)
@@ -255,3 +258,23 @@ def test_allowed_images_outside_the_registry_allowlist_are_flagged(host, capsys,
 def test_without_an_allowlist_allowed_images_are_not_checked(host, capsys):
     result, _out = run({"path": host["config"], "user": "root"}, capsys)
     assert not any("docker.allowed_" in p for p in result["problems"])
+
+
+def test_helpers_checks_only_the_helpers_with_the_unit_path(host, capsys, monkeypatch):
+    """helpers=: the credential_helpers role's check; config.toml is not read (it may not exist yet)."""
+    monkeypatch.setattr(host_utils, "running_service_path", lambda service, timeout: (None, None))  # not running
+    helper_dir = host["tmp"] / "unit-bin"
+    helper_dir.mkdir()
+    helper = helper_dir / "docker-credential-unit"
+    helper.write_text("#!/bin/sh\necho unit-helper 1.0\n")
+    helper.chmod(0o755)
+    (host["units"] / "gitlab-runner.service").write_text(
+        PACKAGE_UNIT % {"config": host["config"]} + "Environment=PATH=%s\n" % helper_dir)
+    os.remove(host["config"])
+    result, _out = run({"path": host["config"], "user": "root", "helpers": ["unit", "absent"]}, capsys)
+    assert not result.get("failed"), result
+    assert result["runner_path"] == str(helper_dir)
+    assert result["runner_path_source"] == "Environment= of the gitlab-runner unit"
+    assert [(h["name"], h["ok"]) for h in result["helpers"]] == [("unit", True), ("absent", False)]
+    assert result["helpers"][0]["msg"] == "docker-credential-unit (%s) answers 'version' as root: unit-helper 1.0" % helper
+    assert "images" not in result and "table" not in result

@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_audit: the credential_helpers role's check (runner_auth_info helpers=...): user and PATH rules.
+
+The audit itself is tested through the module in tests/unit/plugins/modules/test_runner_auth_info.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _audit as audit
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _host as host
+
+
+def params(**over):
+    base = {"user": None, "service": "gitlab-runner", "runner_path": None, "default_runner_path": None,
+            "timeout": 5, "helpers": [], "helpers_install_dir": "/usr/local/bin"}
+    base.update(over)
+    return base
+
+
+UNIT = {"user": None, "environment": {"PATH": "/opt/unit/bin:/usr/bin"}, "exec_start": None}
+
+
+@pytest.mark.parametrize("over, unit, running, want", [
+    ({"runner_path": "/given"}, UNIT, ("/running", "12"), ("/given", "runner_path")),
+    ({}, UNIT, ("/running", "12"), ("/running", "the environment of the running gitlab-runner service (pid 12)")),
+    ({}, UNIT, (None, None), ("/opt/unit/bin:/usr/bin", "Environment= of the gitlab-runner unit")),
+    ({}, dict(UNIT, environment={}), (None, None),
+     (host.SYSTEMD_DEFAULT_PATH, "the gitlab-runner unit, which sets no PATH: systemd's default")),
+    ({}, None, ("/never-asked", "1"), (host.SYSTEMD_DEFAULT_PATH, "the default, as no gitlab-runner service was found")),
+    ({"default_runner_path": "/usr/bin:/bin"}, None, (None, None),
+     ("/usr/bin:/bin", "the default, as no gitlab-runner service was found")),
+])
+def test_helpers_path_order(monkeypatch, over, unit, running, want):
+    monkeypatch.setattr(host, "running_service_path", lambda service, timeout: running)
+    assert audit.helpers_path(params(**over), unit) == want
+
+
+def test_an_unknown_runner_user_fails_with_the_roles_message(monkeypatch):
+    def unknown(name):
+        raise KeyError(name)
+
+    monkeypatch.setattr(host.pwd, "getpwnam", unknown)
+    with pytest.raises(audit.AuditError, match="^the runner process user 'rk-nobody' does not exist on this host$"):
+        audit.check_helpers(params(user="rk-nobody", helpers=["x"]))
+
+
+def test_check_helpers_reports_each_helper_with_the_user_and_path(monkeypatch, tmp_path):
+    monkeypatch.setattr(host, "UNIT_DIRS", (str(tmp_path / "none"),))
+    result = audit.check_helpers(params(user="root", helpers=["runnerkit-none"], default_runner_path=str(tmp_path),
+                                        helpers_install_dir=str(tmp_path / "inst")))
+    assert result["changed"] is False and result["runner_path"] == str(tmp_path)
+    assert result["runner_path_source"] == "the default, as no gitlab-runner service was found"
+    assert result["user"]["name"] == "root"
+    assert result["helpers"] == [{"name": "runnerkit-none", "path": None, "ok": False, "msg": (
+        "docker-credential-runnerkit-none: not found on the PATH of the runner (%s, from the default, as no "
+        "gitlab-runner service was found) nor in %s" % (tmp_path, tmp_path / "inst"))}]
