@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as toml
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _ecr as ecr
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _gitlab_ci as gitlab_ci
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _helpers as helpers
@@ -52,6 +53,15 @@ class Prober:
         if key not in self.cache:
             self.cache[key] = registry.probe(image, creds, self.transport, follow_tag=True)
         return dict(self.cache[key])
+
+
+def certificate_problem(registry_host, expires, now, warn_seconds):
+    """The registry's own TLS certificate running out (an expired one fails the handshake: the probe says so)."""
+    left = expires - now
+    if left >= warn_seconds:
+        return None
+    return ("the TLS certificate of %s expires at %s (in %d days); renew it before the daemon refuses pulls from it"
+            % (registry_host, ecr.format_time(expires), max(left, 0) // 86400))
 
 
 def skipped(message):
@@ -309,10 +319,21 @@ class Audit:
                 row["probe"] = timed_out(resolve.timed_out_source(image, sources))
             else:
                 row["probe"] = self.prober.probe(image, match)
+                self.note_certificate(row)
                 moved = row["probe"].get("tag_digest")
                 if moved and moved != row["probe"]["digest"]:
                     row["probe"]["message"] = ("the tag now points to %s, not to the pinned digest" % moved)
         return row
+
+    def note_certificate(self, row):
+        expires = row["probe"].pop("certificate_expires", None)
+        if expires is None:
+            return
+        row["probe"]["certificate_expires_at"] = ecr.format_time(expires)
+        problem = certificate_problem(row["registry_path"].split("/")[0], expires, self.now,
+                                      self.params["expiry_warn_days"] * 86400)
+        if problem and problem not in row["problems"]:
+            row["problems"].append(problem)
 
     def run(self):
         params = self.params

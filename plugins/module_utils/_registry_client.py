@@ -213,6 +213,8 @@ class Transport:
         self.ca_file, self.validate_certs, self.timeout = ca_file, validate_certs, timeout
         self.certs_dirs = certs_dirs or ()
         self._contexts = {}
+        # netloc -> the notAfter (epoch seconds) of the certificate it presented, once verified.
+        self.certificate_expiry = {}
         self._deadline = None
 
     @contextlib.contextmanager
@@ -274,6 +276,7 @@ class Transport:
                 target += "?" + parts.query
             try:
                 conn.request(method, target, body=body, headers=headers)
+                self._note_certificate(parts.netloc, conn)
                 response = conn.getresponse()
                 data = response.read() if method != "HEAD" else b""
                 result = Response(response.status, response.getheaders(), data)
@@ -306,6 +309,13 @@ class Transport:
                 continue
             return result
         raise ProbeFailure(ERROR, "too many redirects from %s" % _safe_url(url))
+
+    def _note_certificate(self, netloc, conn):
+        """The verified peer certificate's expiry (an unverified one has no parsed fields: nothing to note)."""
+        getpeercert = getattr(conn.sock, "getpeercert", None)  # the TLS socket inside _DeadlineSocket
+        peer = getpeercert() if getpeercert is not None else None
+        if peer and peer.get("notAfter"):
+            self.certificate_expiry[netloc] = ssl.cert_time_to_seconds(peer["notAfter"])
 
     def _timed_out(self, netloc):
         return ProbeFailure(TIMEOUT, "%s did not answer in time: the probe of an image may take %s s in all"
@@ -434,6 +444,8 @@ def probe(image, creds=None, transport=None, follow_tag=False):
                 result["tag_digest"] = moved
     except ProbeFailure as exc:
         result.update(status=exc.status, message=exc.message)
+    if api in transport.certificate_expiry:
+        result["certificate_expires"] = transport.certificate_expiry[api]
     return result
 
 

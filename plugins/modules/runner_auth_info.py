@@ -151,6 +151,8 @@ options:
         have expired. The expiry is the one recorded for that password in O(ecr_state_file), else the C(exp) of a
         password or token that is a JWT (Azure Container Registry tokens, OIDC access tokens). Deploy tokens and
         robot accounts whose expiry is not recorded and that are not JWTs cannot be checked.
+      - With O(probe=true), also report a registry whose TLS certificate expires within this many days (an
+        expired or untrusted one fails the probe with C(status=unreachable) and a message saying so).
       - With C(audit_fail_on_problems) in C(playbooks/audit.yml), an expired credential fails the host.
     type: int
     default: 14
@@ -276,7 +278,9 @@ images:
       description:
         - With O(probe=true) - C(status) (V(ok), V(unauthorized), V(not_found), V(unreachable), V(timeout), V(error),
           or V(skipped) when the image cannot be checked from the host), C(digest), C(tag_digest) (what the tag points
-          to now, for C(name:tag@digest) references), C(reachable), C(authenticated), C(auth_scheme), C(message).
+          to now, for C(name:tag@digest) references), C(reachable), C(authenticated), C(auth_scheme), C(message),
+          and C(certificate_expires_at) (the registry's verified TLS certificate, ISO 8601 UTC; with
+          O(validate_certs=false) not known).
         - V(null) without probe.
       type: dict
   sample:

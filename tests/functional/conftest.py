@@ -63,7 +63,8 @@ def certs(tmp_path_factory):
     if missing:
         pytest.fail("functional tests need %s (Debian packages docker-registry, skopeo, apache2-utils, openssl: "
                     "run 'make deps')" % ", ".join(missing))
-    return reg.make_ca_and_cert(tmp_path_factory.mktemp("pki"))
+    # 90 days: outside runner_auth_info's default 14-day warning window for the registry's certificate.
+    return reg.make_ca_and_cert(tmp_path_factory.mktemp("pki"), days=90)
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ ansible-playbook. What the registry received is read from its header-logging pro
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -97,6 +99,28 @@ def test_static_auths_ok(registry, tmp_path):
     assert any(line.split()[:6] == ["build", registry.ref("ns/app:1"), "home_config", registry.host, "static", "ok"]
                for line in result["table"])
     assert_no_secret(raw, USERS["ci"])
+
+
+def test_registry_certificate_expiring_inside_the_window(registry, tmp_path):
+    """The test CA signs the registry's certificate for 90 days: outside the default 14-day window (the test
+    above has no problem), inside a 120-day one, per image and with the date the certificate presents."""
+    config = config_toml(tmp_path / "config.toml", registry.ref("ns/app:1"))
+    docker_config = reg.write_docker_config(tmp_path / "config.json", auths={registry.host: ("ci", USERS["ci"])})
+    result, _raw = run_module(tmp_path, **base_args(registry, config, docker_config, expiry_warn_days=120))
+    (row,) = result["images"]
+    expires = datetime.datetime.strptime(row["probe"]["certificate_expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+    left = expires.replace(tzinfo=datetime.timezone.utc) - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(days=88) < left <= datetime.timedelta(days=90), row["probe"]
+    assert row["probe"]["status"] == "ok"
+    (problem,) = row["problems"]
+    assert re.fullmatch(r"the TLS certificate of %s expires at %s \(in (88|89) days\); renew it before the daemon "
+                        r"refuses pulls from it" % (re.escape(registry.host), row["probe"]["certificate_expires_at"]),
+                        problem), problem
+    # Without verification the certificate is not known, so nothing is claimed about it.
+    result, _raw = run_module(tmp_path, **base_args(registry, config, docker_config, expiry_warn_days=120,
+                                                    validate_certs=False))
+    (row,) = result["images"]
+    assert "certificate_expires_at" not in row["probe"] and row["problems"] == []
 
 
 def test_wrong_password_is_unauthorized(registry, tmp_path):

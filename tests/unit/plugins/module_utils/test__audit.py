@@ -57,3 +57,14 @@ def test_check_helpers_reports_each_helper_with_the_user_and_path(monkeypatch, t
     assert result["helpers"] == [{"name": "runnerkit-none", "path": None, "ok": False, "msg": (
         "docker-credential-runnerkit-none: not found on the PATH of the runner (%s, from the default, as no "
         "gitlab-runner service was found) nor in %s" % (tmp_path, tmp_path / "inst"))}]
+
+
+def test_certificate_problem_only_inside_the_window():
+    now = 1_800_000_000
+    day = 86400
+    assert audit.certificate_problem("reg.example.com", now + 15 * day, now, 14 * day) is None
+    assert audit.certificate_problem("reg.example.com", now + 3 * day + 5, now, 14 * day) == (
+        "the TLS certificate of reg.example.com expires at 2027-01-18T08:00:05Z (in 3 days); renew it before the "
+        "daemon refuses pulls from it")
+    # Past its end (a probe that still got through, e.g. a clock skew): never a negative count.
+    assert "(in 0 days)" in audit.certificate_problem("reg.example.com", now - day, now, 14 * day)
