@@ -335,6 +335,15 @@ class Audit:
         if problem and problem not in row["problems"]:
             row["problems"].append(problem)
 
+    @staticmethod
+    def note_private_services(rows):
+        credentialed = {row["registry_path"].split("/")[0] for row in rows
+                        if row["source"] != resolve.SOURCE_NONE and row["registry_path"]}
+        for row in rows:
+            problem = resolve.private_service_problem(row, credentialed)
+            if problem:
+                row["problems"].append(problem)
+
     def run(self):
         params = self.params
         self.setup()
@@ -375,6 +384,7 @@ class Audit:
             more, env_source = self.runner_rows(name, runner, home, job, ci_rows)
             rows.extend(more)
             private = [row["image"] for row in more if row["source"] != resolve.SOURCE_NONE]
+            self.note_private_services(more)
             self.problems.extend(resolve.pull_policy_problems(runner, name, private))
             self.problems.extend(resolve.registry_allowlist_problems(runner, name, params["allowed_registries"]))
             if env_source is not None:

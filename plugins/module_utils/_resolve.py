@@ -638,6 +638,23 @@ def pull_policy_problems(runner, name, private_images):
             % (name, shown, where, " and ".join(cached))]
 
 
+def private_service_problem(row, credentialed_hosts):
+    """A service image pulled with no credentials from a registry that is private: the runner's other images use
+    credentials there, or the probe was refused anonymously. The job's pull of that service fails (or, with a
+    cached-image policy, works only while an earlier job's copy is on the host)."""
+    if not row["origin"].startswith("docker.services") or row["source"] != SOURCE_NONE or not row["registry_path"]:
+        return None
+    host = _path_host(row["registry_path"])
+    if host in credentialed_hosts:
+        why = "other images of this runner use credentials there"
+    elif (row.get("probe") or {}).get("status") == "unauthorized":
+        why = "it refused anonymous access"
+    else:
+        return None
+    return ("service %s is pulled without credentials from %s, a private registry (%s); add credentials whose key "
+            "matches %s (the registry or a namespace above it)" % (row["image"], host, why, row["registry_path"]))
+
+
 GLOB_CHARS = "*?[{"
 
 

@@ -149,6 +149,31 @@ def test_namespace_scoped_key_only_for_images_under_it(registry, tmp_path):
     assert {s.authorization for s in manifest_requests(registry, mark, "other/app")} == {None}
 
 
+def test_service_from_the_private_registry_without_credentials(registry, tmp_path):
+    """The key covers ns/ only: the service other/app comes from the same registry with no credentials, which the
+    audit says, with the key to add; with probe the registry's anonymous refusal is the reason, without probe the
+    runner's other image using credentials there is."""
+    config = config_toml(tmp_path / "config.toml", registry.ref("ns/app:1"), services=[registry.ref("other/app:1")])
+    docker_config = reg.write_docker_config(tmp_path / "config.json",
+                                            auths={registry.host + "/ns": ("ci", USERS["ci"])})
+    for probe in (True, False):
+        result, _raw = run_module(tmp_path, **base_args(registry, config, docker_config, probe=probe))
+        image, service = result["images"]
+        assert image["problems"] == []
+        assert (service["origin"], service["source"]) == ("docker.services[0]", "none")
+        assert service["problems"] == [
+            "service %s is pulled without credentials from %s, a private registry (other images of this runner use "
+            "credentials there); add credentials whose key matches %s/other/app (the registry or a namespace above "
+            "it)" % (registry.ref("other/app:1"), registry.host, registry.host)]
+    # A service from a registry the runner has no credentials for at all, refused anonymously.
+    docker_config = reg.write_docker_config(tmp_path / "none.json", auths={})
+    config = config_toml(tmp_path / "config.toml", registry.ref("ns/app:1"), services=[registry.ref("other/app:1")])
+    result, _raw = run_module(tmp_path, **base_args(registry, config, docker_config))
+    service = [row for row in result["images"] if row["origin"] == "docker.services[0]"][0]
+    assert service["probe"]["status"] == "unauthorized"
+    assert "a private registry (it refused anonymous access)" in service["problems"][-1]
+
+
 def test_missing_image_is_not_found(registry, tmp_path):
     config = config_toml(tmp_path / "config.toml", registry.ref("ns/app:1"), services=[registry.ref("ns/app:404")])
     docker_config = reg.write_docker_config(tmp_path / "config.json", auths={registry.host: ("ci", USERS["ci"])})

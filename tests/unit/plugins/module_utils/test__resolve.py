@@ -685,3 +685,24 @@ def test_a_recorded_expiry_wins_and_tokens_without_one_are_not_guessed():
 ])
 def test_pattern_registry(pattern, registry):
     assert resolve.pattern_registry(pattern) == registry
+
+
+def _service_row(image, source=resolve.SOURCE_NONE, status=None, origin="docker.services[0]"):
+    return {"origin": origin, "image": image, "source": source, "registry_path": auth.image_registry_path(image),
+            "probe": {"status": status} if status else None}
+
+
+def test_private_service_problem():
+    row = _service_row("reg.example.com:5000/other/db:1")
+    assert resolve.private_service_problem(row, {"reg.example.com:5000"}).startswith(
+        "service reg.example.com:5000/other/db:1 is pulled without credentials from reg.example.com:5000, a private "
+        "registry (other images of this runner use credentials there)")
+    assert "(it refused anonymous access)" in resolve.private_service_problem(
+        _service_row("reg.example.com/db:1", status="unauthorized"), set())
+    # Public or unknown registries, services with credentials, and the job image itself are left alone.
+    assert resolve.private_service_problem(_service_row("redis:7", status="ok"), {"reg.example.com"}) is None
+    assert resolve.private_service_problem(_service_row("reg.example.com/db:1"), {"other.example.com"}) is None
+    assert resolve.private_service_problem(
+        _service_row("reg.example.com/db:1", source="home_config"), {"reg.example.com"}) is None
+    assert resolve.private_service_problem(
+        _service_row("reg.example.com/db:1", origin="docker.image"), {"reg.example.com"}) is None
