@@ -67,6 +67,7 @@ class FakeRegistry:
         self.manifests = manifests or {("ns/app", "1"): b'{"schemaVersion":2}'}
         self.send_digest, self.refresh_tokens = send_digest, set(refresh_tokens)
         self.requests = []
+        self.certificate_expiry = {}  # Transport's record of verified certificates, filled by tests that need one
 
     def deadline(self):
         """Transport.deadline: answers here are instant, so there is nothing to bound."""
@@ -175,8 +176,17 @@ def test_follow_tag_reports_where_the_tag_points_now():
     assert result["digest"] == old and result["tag_digest"] == "sha256:" + hashlib.sha256(b"new").hexdigest()
 
 
+def test_probe_reports_the_expiry_of_the_certificate_the_transport_verified():
+    fake = FakeRegistry()
+    fake.certificate_expiry["reg.example"] = 1893456000.0
+    assert client.probe("reg.example/ns/app:1", client.Credentials("ci", "pw"), fake)["certificate_expires"] == 1893456000.0
+    assert "certificate_expires" not in client.probe("reg.example/ns/app:1", client.Credentials("ci", "pw"),
+                                                     FakeRegistry())
+
+
 class Unreachable:
     deadline = FakeRegistry.deadline
+    certificate_expiry = {}
 
     def request(self, method, url, headers=None, body=None):
         raise client.ProbeFailure(client.UNREACHABLE, "cannot connect to reg.example: refused", reachable=False)
