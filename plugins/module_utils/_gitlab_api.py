@@ -44,6 +44,9 @@ RUNNER_TYPES = ("instance_type", "group_type", "project_type")
 # POST /user/runners parameters (reference §3) the module passes through when set.
 CREATE_PARAMETERS = ("runner_type", "group_id", "project_id", "description", "tag_list", "run_untagged", "locked",
                      "paused", "access_level", "maximum_timeout", "maintenance_note")
+# PUT /runners/:id parameters (reference §5): the settings of an existing runner the module keeps as declared.
+SETTINGS = ("description", "tag_list", "run_untagged", "locked", "paused", "access_level", "maximum_timeout",
+            "maintenance_note")
 PER_PAGE = 100  # GitLab's maximum page size
 MAX_PAGES = 50  # 5000 runners: a bound, so that a misbehaving server cannot keep a run going
 USER_AGENT = "runnerkit.gitlab_runner (runner_registration)"
@@ -134,6 +137,32 @@ def expires_within(expires_at, seconds, now=None):
 def create_body(params):
     """The JSON body of POST /user/runners from module parameters (unset ones left out)."""
     return {key: params[key] for key in CREATE_PARAMETERS if params.get(key) is not None}
+
+
+def normal_tags(tags):
+    """Tags as GitLab keeps them: each string split on commas (reference §3), stripped, no empties, a sorted set."""
+    return sorted({tag.strip() for item in tags or [] for tag in str(item).split(",") if tag.strip()})
+
+
+def _normal_setting(key, value):
+    if key == "tag_list":
+        return normal_tags(value)
+    if key in ("description", "maintenance_note"):
+        return value or ""  # GitLab shows an empty note as null
+    return value
+
+
+def settings_changes(wanted, current):
+    """{key: (GitLab's value, declared value)} of the declared settings (None: not declared, GitLab's value is
+    left alone) that differ from the runner's details from GET /runners/:id."""
+    changes = {}
+    for key in SETTINGS:
+        if wanted.get(key) is None:
+            continue
+        declared, present = _normal_setting(key, wanted[key]), _normal_setting(key, (current or {}).get(key))
+        if declared != present:
+            changes[key] = (present, declared)
+    return changes
 
 
 def gitlab_message(body):
@@ -320,6 +349,11 @@ class Client:
             if exc.status == 404 and "Runner Not Found" in str(exc):
                 return None
             raise
+
+    def update_runner(self, runner_id, settings):
+        """PUT /runners/:id with the settings to change (tag_list replaces the tags) -> the runner's details."""
+        return self.request("PUT", "/runners/%d" % runner_id, "update the settings of runner %d" % runner_id,
+                            body=dict(settings))[1]
 
     def reset_token(self, runner_id):
         """POST /runners/:id/reset_authentication_token -> {token, token_expires_at}; the old token dies."""

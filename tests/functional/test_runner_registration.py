@@ -222,6 +222,76 @@ def test_check_mode_sends_no_write_request(gitlab, register):
     assert gitlab.runners()[lost["id"]]["token"] == lost["token"]
 
 
+# ---------------------------------------------------------------- settings of an existing runner
+
+
+def test_changed_settings_are_updated_with_put_once(gitlab, register):
+    """Declared settings that differ from GitLab's (GET /runners/:id) are changed with one PUT, only those the
+    task sets; check mode sends none and shows old and new values; a rerun sends none."""
+    token = gitlab.add_token()
+    assert register(api_token=token, tag_list=["docker"], maintenance_note="rack 4").rc == 0
+    runner_id = runner_table(register.config)["id"]
+    text = register.config.read_text()
+    wanted = dict(api_token=token, tag_list=["linux", "docker"], paused=True, maximum_timeout=3600,
+                  description="build on rack 5", access_level="ref_protected")
+    mark = gitlab.mark()
+    planned = register(check=True, **wanted)
+    assert planned.status(TASK) == "changed" and planned.result(TASK)["action"] == "updated"
+    assert planned.result(TASK)["updated_settings"] == ["access_level", "description", "maximum_timeout", "paused",
+                                                        "tag_list"]
+    assert writes(gitlab, mark) == [] and gitlab.runners()[runner_id]["paused"] is False
+    assert "GitLab runner %d settings" % runner_id in planned.output
+    assert "-paused: false" in planned.output and "+paused: true" in planned.output
+    assert '+tag_list: ["docker", "linux"]' in planned.output
+    updated = register(**wanted)
+    assert updated.status(TASK) == "changed" and updated.result(TASK)["action"] == "updated"
+    assert writes(gitlab, mark) == [("PUT", "/api/v4/runners/%d" % runner_id)]
+    runner = gitlab.runners()[runner_id]
+    assert (runner["paused"], sorted(runner["tag_list"]), runner["maximum_timeout"], runner["description"],
+            runner["access_level"]) == (True, ["docker", "linux"], 3600, "build on rack 5", "ref_protected")
+    assert runner["maintenance_note"] == "rack 4" and runner["run_untagged"] is True  # not declared: left alone
+    assert register.config.read_text() == text
+    mark = gitlab.mark()
+    again = register(**dict(wanted, tag_list=["docker,linux"]))
+    assert again.status(TASK) == "ok" and again.result(TASK)["updated_settings"] == []
+    assert writes(gitlab, mark) == []
+    unset = register(api_token=token)
+    assert unset.status(TASK) == "ok" and writes(gitlab, mark) == []
+
+
+def test_settings_updated_before_a_rotation(gitlab, register):
+    token = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+    assert register(api_token=token).rc == 0
+    runner_id = runner_table(register.config)["id"]
+    mark = gitlab.mark()
+    result = register(api_token=token, rotate_within="7d", paused=True)
+    assert result.rc == 0, result.output
+    assert result.result(TASK)["action"] == "rotated" and result.result(TASK)["updated_settings"] == ["paused"]
+    assert writes(gitlab, mark) == [("PUT", "/api/v4/runners/%d" % runner_id),
+                                    ("POST", "/api/v4/runners/%d/reset_authentication_token" % runner_id)]
+    assert runner_table(register.config)["token"] == gitlab.runners()[runner_id]["token"]
+
+
+def test_refused_update_writes_nothing(gitlab, register):
+    """A PUT GitLab refuses (a model check, a user who may not change an instance runner) fails with GitLab's
+    words, before any token reset, and leaves the file alone."""
+    admin = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+    assert register(api_token=admin).rc == 0
+    runner_id, text = runner_table(register.config)["id"], register.config.read_text()
+    mark = gitlab.mark()
+    bad = register(api_token=admin, maximum_timeout=60, rotate_within="7d")
+    message = bad.result(TASK)["msg"]
+    assert bad.rc != 0 and "HTTP 400" in message and "maximum_timeout needs to be at least 10 minutes" in message
+    assert writes(gitlab, mark) == [("PUT", "/api/v4/runners/%d" % runner_id)]
+    denied = register(api_token=gitlab.add_token(admin=False), paused=True)
+    message = denied.result(TASK)["msg"]
+    assert denied.rc != 0 and "HTTP 403" in message and "update the settings of runner %d" % runner_id in message
+    assert "administrator" in message
+    assert register.config.read_text() == text and gitlab.runners()[runner_id]["paused"] is False
+
+
 # ---------------------------------------------------------------- errors a user can act on
 
 
@@ -460,3 +530,62 @@ def test_prune_group_runners_of_that_group_only(gitlab, run_playbook, pki):
     result = prune(run_playbook, gitlab, pki, api_token=token, runner_type="group_type", group_id=42, delete=True)
     assert result.rc == 0, result.output
     assert result.result("Prune")["deleted"] == [mine["id"]] and list(gitlab.runners()) == [theirs["id"]]
+
+
+def prune_playbook(run_playbook, gitlab, pki, tmp_path, api_token, check=False, **extra):
+    """playbooks/prune_runners.yml over a fleet of three hosts whose runner_registrations declare `build <host>`
+    (templated per host), the shared `shared` runner and one `build gone` entry with state: absent."""
+    inventory = tmp_path / "prune-fleet.yml"
+    hosts = {name: {"ansible_connection": "local", "runner_registrations": [
+        {"name": "own", "executor": "shell", "description": "build {{ inventory_hostname }}"},
+        {"name": "shared", "executor": "docker", "shared": True},
+        {"name": "old", "description": "build gone", "state": "absent"}]} for name in FLEET}
+    inventory.write_text(json.dumps({"gitlab_runners": {"hosts": hosts}}))
+    extra_vars = dict({"runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": api_token,
+                       "runner_gitlab_ca_path": pki.ca_file, "runner_prune_description_pattern": "build .*|shared"},
+                      **extra)
+    result = run_playbook("- import_playbook: runnerkit.gitlab_runner.prune_runners\n", extra_vars,
+                          args=("-i", str(inventory)), check=check, diff=True, env={"NO_PROXY": "*", "no_proxy": "*"})
+    assert_no_token(result, gitlab, api_token)
+    return result
+
+
+PRUNE_TASK = "List (and with runner_prune_delete, delete) the fleet's runners no host declares"
+
+
+def test_prune_playbook_lists_by_default_and_deletes_only_when_asked(gitlab, run_playbook, pki, tmp_path):
+    token = gitlab.add_token()
+    declared = [gitlab.add_runner(description) for description in ("build host1", "build host2", "build host3",
+                                                                     "shared")]
+    orphans = [gitlab.add_runner("build old-host"), gitlab.add_runner("build gone")]
+    other = gitlab.add_runner("someone else's runner")
+    listed = prune_playbook(run_playbook, gitlab, pki, tmp_path, token)
+    assert listed.rc == 0, listed.output
+    assert listed.status(PRUNE_TASK) == "ok" and gitlab.writes() == []
+    assert sorted(o["id"] for o in listed.result(PRUNE_TASK)["orphans"]) == [o["id"] for o in orphans]
+    assert len(listed.records(PRUNE_TASK)) == 1  # once for the fleet
+    checked = prune_playbook(run_playbook, gitlab, pki, tmp_path, token, check=True, runner_prune_delete=True)
+    assert checked.rc == 0, checked.output
+    assert sorted(checked.result(PRUNE_TASK)["deleted"]) == [o["id"] for o in orphans]
+    assert gitlab.writes() == []
+    deleted = prune_playbook(run_playbook, gitlab, pki, tmp_path, token, runner_prune_delete=True)
+    assert deleted.rc == 0 and deleted.status(PRUNE_TASK) == "changed"
+    assert sorted(writes(gitlab, 0)) == [("DELETE", "/api/v4/runners/%d" % o["id"]) for o in orphans]
+    assert sorted(gitlab.runners()) == sorted([r["id"] for r in declared] + [other["id"]])
+
+
+def test_prune_playbook_refuses_a_limited_run(gitlab, run_playbook, pki, tmp_path):
+    """A host left out by --limit would count as declaring nothing: its runners would be pruned."""
+    token = gitlab.add_token()
+    gitlab.add_runner("build host3")
+    result = prune_playbook(run_playbook, gitlab, pki, tmp_path, token, runner_prune_delete=True)
+    assert result.rc == 0 and gitlab.writes() == []
+    limited = run_playbook("- import_playbook: runnerkit.gitlab_runner.prune_runners\n",
+                           {"runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": token,
+                            "runner_gitlab_ca_path": pki.ca_file, "runner_prune_description_pattern": "build .*",
+                            "runner_prune_delete": True},
+                           args=("-i", str(tmp_path / "prune-fleet.yml"), "--limit", "host1,host2"),
+                           env={"NO_PROXY": "*", "no_proxy": "*"})
+    assert limited.rc != 0 and "without --limit" in limited.output
+    assert gitlab.writes() == [] and len(gitlab.runners()) == 1
+    assert_no_token(limited, gitlab, token)

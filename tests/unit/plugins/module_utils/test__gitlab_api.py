@@ -157,3 +157,21 @@ def test_alarm_ends_a_wait_that_no_socket_timeout_ends():
             time.sleep(5)
     assert time.monotonic() - started < 2
     time.sleep(0.2)  # the alarm was cancelled: nothing fires later
+
+
+def test_settings_changes_compare_only_declared_settings():
+    current = {"description": "build", "tag_list": ["linux", "docker"], "run_untagged": True, "locked": False,
+               "paused": False, "access_level": "not_protected", "maximum_timeout": None, "maintenance_note": None}
+    assert api.settings_changes({key: None for key in api.SETTINGS}, current) == {}
+    same = {"tag_list": ["docker, linux"], "paused": False, "description": "build", "maintenance_note": ""}
+    assert api.settings_changes(same, current) == {}
+    changed = {"tag_list": ["docker"], "paused": True, "maximum_timeout": 3600, "maintenance_note": "rack 4"}
+    assert api.settings_changes(changed, current) == {
+        "tag_list": (["docker", "linux"], ["docker"]), "paused": (False, True), "maximum_timeout": (None, 3600),
+        "maintenance_note": ("", "rack 4")}
+    assert api.settings_changes({"tag_list": []}, current) == {"tag_list": (["docker", "linux"], [])}
+
+
+def test_normal_tags_split_on_commas_as_gitlab_does():
+    assert api.normal_tags(["b, a", "c", " ", "a"]) == ["a", "b", "c"]
+    assert api.normal_tags(None) == []

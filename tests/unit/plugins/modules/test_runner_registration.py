@@ -88,3 +88,10 @@ def test_check_mode_preview_holds_no_token():
 def test_iso_of_expiry():
     assert module.iso(api.ZERO_TIME) is None
     assert module.iso(datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc)) == "2027-01-01T00:00:00Z"
+
+
+def test_settings_diff_shows_old_and_new_values_of_changed_settings_only():
+    diff = module.settings_diff(12, {"paused": (False, True), "tag_list": (["a"], ["a", "b"])})
+    assert diff["before"] == 'paused: false\ntag_list: ["a"]\n'
+    assert diff["after"] == 'paused: true\ntag_list: ["a", "b"]\n'
+    assert diff["before_header"] == diff["after_header"] == "GitLab runner 12 settings"
