@@ -239,6 +239,26 @@ token_expires_at:
   returned: state=present
   type: str
   sample: "2027-03-04T17:00:00Z"
+token_health:
+  description:
+    - What can be known without writing (C(POST /api/v4/runners/verify) would tell, but it is not read-only) about
+      whether the runner token kept in the file still works; V(expired) and V(suspect) are also warnings.
+    - C(state) is V(expired) (the file's C(token_expires_at) is past, so GitLab rejects the token; certain),
+      V(suspect) (this host's runner manager, found by the C(system_id) in C(.runner_system_id) next to
+      C(config.toml) with C(GET /api/v4/runners/:id/managers), is not online while another manager of the same
+      runner is, as after a shared token was rotated from another host), V(ok) (this host's manager contacted
+      GitLab within the last 2 hours) or V(unknown); C(reason) says why, C(manager) holds this host's
+      manager's C(system_id), C(status) and C(contacted_at).
+    - "Not detectable read-only: whether the file's token is the one GitLab holds now (no GET returns or checks a
+      runner token); a token reset less than about 2 hours ago (a manager stays online for 2 hours after its last
+      contact, and GitLab serves C(contacted_at) from a cache written every 40-55 minutes); a dead token on a host
+      whose runner is also stopped or cannot reach GitLab, or when no manager of the runner is online (all look
+      alike); a host without C(.runner_system_id) (the runner never started there) or a GitLab without the
+      managers endpoint."
+  returned: state=present when the file's token was kept (RV(action) V(none) or V(updated)) and O(token) is not given
+  type: dict
+  sample: {state: suspect, reason: "this host's runner manager is offline ...",
+           manager: {system_id: s_0123456789ab, status: offline, contacted_at: "2026-12-01T10:00:00.000Z"}}
 updated_settings:
   description:
     - The settings of the runner in GitLab that were changed (or would be, in check mode) with
@@ -454,6 +474,30 @@ def run_absent(module, client, params, table):
     return ("removed" if table is not None else "none"), runner_id
 
 
+def host_system_id(path):
+    """This host's runner manager id from .runner_system_id next to config.toml, or None."""
+    try:
+        text, _stat = files.read_text(os.path.join(os.path.dirname(path), ".runner_system_id"))
+    except files.FileError:
+        return None
+    value = (text or "").strip()
+    return value if api.SYSTEM_ID.match(value) else None
+
+
+def check_token_health(client, runner_id, table, path):
+    """api.token_health of the token kept in the file, from GET requests only; a failed read is reported,
+    not fatal (it is a diagnosis, and a settings update may already be done)."""
+    system_id, expiry = host_system_id(path), file_expiry(table)
+    health = api.token_health(expiry, system_id, None)
+    if health["state"] == "expired" or system_id is None:
+        return health
+    try:
+        managers = client.get_managers(runner_id)
+    except api.GitLabError as exc:
+        return {"state": "unknown", "manager": None, "reason": "reading the runner's managers failed: %s" % exc}
+    return api.token_health(expiry, system_id, managers)
+
+
 # ---------------------------------------------------------------- writing config.toml
 
 
@@ -561,6 +605,10 @@ def run(module, params, path):
     if params["state"] == "present":
         result["token_expires_at"] = iso(expiry)
         result["updated_settings"] = sorted(updates)
+    if params["state"] == "present" and action in ("none", "updated") and not params["token"]:
+        result["token_health"] = check_token_health(client, runner_id, table, path)
+        if result["token_health"]["state"] in ("expired", "suspect"):
+            module.warn("runner %r (id %s): %s" % (params["name"], runner_id, result["token_health"]["reason"]))
     if params["return_token"] and params["state"] == "present":
         result["token"] = settings["token"] if settings else table["token"]
         # The task's no_log hides the whole result; the token and its parts found by shape (a long random

@@ -23,6 +23,10 @@ is unsure, the stand-in follows its wording:
   ``maximum_timeout``, ``maintenance_note``; none of them: ``400 {"error": "... at least one parameter must
   be provided"}``; model errors as a hash, ``400 {"message": {"maximum_timeout": [...]}}``; 200 details.
   ``maintenance_note`` in the details is null for a caller who may not update the runner (§7).
+* ``GET /api/v4/runners/:id/managers`` (§5, §7): as GET, an array (not paginated) of ``id``,
+  ``system_id``, ``created_at``, ``contacted_at``, ``status`` (``online`` within 2 hours of the last
+  contact, ``stale`` after 7 days without, ``never_contacted``, else ``offline``). Managers come from
+  :meth:`contact` (what a runner's verify or job requests do; not an endpoint here).
 * ``DELETE /api/v4/runners`` and ``POST /api/v4/runners/reset_authentication_token`` with the
   runner's own ``token`` (§4): unknown token ``403 {"message": "403 Forbidden"}``; 204 / 201.
 * ``GET /api/v4/runners/all`` (administrators), ``/groups/:id/runners``, ``/projects/:id/runners``
@@ -113,6 +117,15 @@ class GitLabStandIn:
         """{id: runner} as GitLab holds them now (tokens included, for the test)."""
         with self._lock:
             return {key: dict(value) for key, value in self._runners.items()}
+
+    def contact(self, runner_id, system_id, ago=0):
+        """The runner on the host with this system_id contacted GitLab `ago` seconds ago (its manager record)."""
+        with self._lock:
+            moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=ago)
+            managers = self._runners[runner_id].setdefault("managers", {})
+            manager = managers.setdefault(system_id, {"id": len(managers) + 1, "system_id": system_id,
+                                                      "created_at": moment})
+            manager["contacted_at"] = moment
 
     def delete_runner(self, runner_id):
         """Someone deleted the runner in GitLab (the UI, another tool)."""
@@ -272,6 +285,10 @@ class GitLabStandIn:
         if method == "GET" and not rest:
             token = self._access(headers, query, ("api", "read_api", "manage_runner"))
             return 200, self._details(token, self._runner(token, runner_id, read=True)), {}
+        if method == "GET" and rest == ["managers"]:
+            token = self._access(headers, query, ("api", "read_api", "manage_runner"))
+            runner = self._runner(token, runner_id, read=True)
+            return 200, [self._manager(m) for m in runner.get("managers", {}).values()], {}
         if method == "PUT" and not rest:
             token = self._access(headers, query, ("api", "manage_runner"))
             return 200, self._details(token, self._update(self._runner(token, runner_id), dict(query, **body))), {}
@@ -285,9 +302,23 @@ class GitLabStandIn:
             return 201, self._reset(self._runner(token, runner_id)), {}
         raise _Answer(404, {"error": "404 Not Found"})
 
+    @staticmethod
+    def _manager(manager):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        contacted, created = manager.get("contacted_at"), manager["created_at"]
+        if contacted is None:
+            status = "stale" if now - created > datetime.timedelta(days=7) else "never_contacted"
+        elif now - contacted <= datetime.timedelta(hours=2):
+            status = "online"
+        else:
+            status = "stale" if now - contacted > datetime.timedelta(days=7) else "offline"
+        return {"id": manager["id"], "system_id": manager["system_id"], "created_at": _utc(created),
+                "contacted_at": _utc(contacted) if contacted else None, "status": status, "version": "18.6.0"}
+
     def _details(self, token, runner):
         details = dict(runner)
         details.pop("token")
+        details.pop("managers", None)
         details["groups"] = [{"id": details.pop("group_id")}] if details["group_id"] else []
         details["projects"] = [{"id": details.pop("project_id")}] if details["project_id"] else []
         details.pop("group_id", None)

@@ -292,6 +292,63 @@ def test_refused_update_writes_nothing(gitlab, register):
     assert register.config.read_text() == text and gitlab.runners()[runner_id]["paused"] is False
 
 
+# ---------------------------------------------------------------- dead tokens, read-only
+
+
+def test_expired_token_in_the_file_is_reported_without_a_write(gitlab, register):
+    """A token_expires_at in config.toml already past: GitLab rejects the token. Reported as a warning and as
+    token_health, with GET requests only (verify is never called), also in check mode."""
+    token = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+    assert register(api_token=token).rc == 0
+    text = register.config.read_text()
+    expiry = "token_expires_at = %s" % runner_table(register.config)["token_expires_at"].strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    assert expiry in text
+    register.config.write_text(text.replace(expiry, "token_expires_at = 2026-01-02T03:04:05Z"))
+    mark = gitlab.mark()
+    for check in (True, False):
+        result = register(api_token=token, check=check)
+        assert result.rc == 0 and result.status(TASK) == "ok", result.output
+        health = result.result(TASK)["token_health"]
+        assert health["state"] == "expired" and "2026-01-02T03:04:05Z" in health["reason"]
+        assert "[WARNING]" in result.output and "GitLab no longer accepts the token" in result.output
+    assert {r.method for r in gitlab.requests(mark)} == {"GET"}
+
+
+def test_host_left_behind_on_a_shared_runner_is_suspect(gitlab, register):
+    """With .runner_system_id next to config.toml, this host's runner manager is looked up
+    (GET /runners/:id/managers): offline while another manager of the runner is online is suspect;
+    online is ok; no manager of this host, or no system id file, is unknown. GET only."""
+    token = gitlab.add_token()
+    assert register(api_token=token).rc == 0
+    runner_id = runner_table(register.config)["id"]
+    unread = register(api_token=token)
+    assert unread.result(TASK)["token_health"]["state"] == "unknown"
+    assert ".runner_system_id" in unread.result(TASK)["token_health"]["reason"]
+    (register.config.parent / ".runner_system_id").write_text("s_000000000001\n")
+    mark = gitlab.mark()
+    never = register(api_token=token)
+    assert never.result(TASK)["token_health"]["state"] == "unknown"
+    assert "no runner manager with this host's system_id s_000000000001" in never.result(TASK)["token_health"]["reason"]
+    gitlab.contact(runner_id, "s_000000000001", ago=3 * 3600)
+    alone = register(api_token=token)
+    assert alone.result(TASK)["token_health"]["state"] == "unknown"
+    assert "look the same" in alone.result(TASK)["token_health"]["reason"]
+    gitlab.contact(runner_id, "s_000000000002")  # another host, after a rotation it asked for
+    suspect = register(api_token=token)
+    health = suspect.result(TASK)["token_health"]
+    assert suspect.rc == 0 and suspect.status(TASK) == "ok"
+    assert health["state"] == "suspect" and health["manager"]["system_id"] == "s_000000000001"
+    assert health["manager"]["status"] == "offline" and "s_000000000002" in health["reason"]
+    assert "[WARNING]" in suspect.output and "dead token" in suspect.output
+    gitlab.contact(runner_id, "s_000000000001")
+    fine = register(api_token=token)
+    assert fine.result(TASK)["token_health"]["state"] == "ok" and "[WARNING]" not in fine.output
+    assert {r.method for r in gitlab.requests(mark)} == {"GET"}
+    assert ("GET", "/api/v4/runners/%d/managers" % runner_id) in [(r.method, r.path) for r in gitlab.requests(mark)]
+
+
 # ---------------------------------------------------------------- errors a user can act on
 
 

@@ -175,3 +175,35 @@ def test_settings_changes_compare_only_declared_settings():
 def test_normal_tags_split_on_commas_as_gitlab_does():
     assert api.normal_tags(["b, a", "c", " ", "a"]) == ["a", "b", "c"]
     assert api.normal_tags(None) == []
+
+
+NOW = datetime.datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def manager(system_id, status):
+    return {"id": 1, "system_id": system_id, "status": status, "contacted_at": "2026-12-05T08:00:00.000Z"}
+
+
+def test_token_health_expired_is_certain_and_needs_no_manager():
+    health = api.token_health(NOW - datetime.timedelta(seconds=1), "s_000000000001", None, now=NOW)
+    assert health["state"] == "expired" and "2026-12-05T11:59:59Z" in health["reason"]
+    assert api.token_health(api.ZERO_TIME, None, None, now=NOW)["state"] == "unknown"  # never expires
+    assert api.token_health(NOW + datetime.timedelta(days=1), None, None, now=NOW)["state"] == "unknown"
+
+
+@pytest.mark.parametrize("managers, state, words", [
+    (None, "unknown", "managers"),
+    ([], "unknown", "no runner manager with this host's system_id"),
+    ([manager("s_000000000001", "online")], "ok", "within the last 2 hours"),
+    ([manager("s_000000000001", "offline"), manager("s_000000000002", "online")], "suspect", "s_000000000002"),
+    ([manager("s_000000000001", "stale"), manager("s_000000000002", "offline")], "unknown", "look the same"),
+])
+def test_token_health_from_this_hosts_manager(managers, state, words):
+    health = api.token_health(api.ZERO_TIME, "s_000000000001", managers, now=NOW)
+    assert health["state"] == state and words in health["reason"]
+    if state in ("ok", "suspect"):
+        assert health["manager"]["system_id"] == "s_000000000001"
+
+
+def test_token_health_without_system_id_says_so():
+    assert ".runner_system_id" in api.token_health(None, None, None, now=NOW)["reason"]
