@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import sys
 import time
 import tomllib
 
@@ -612,8 +614,8 @@ PRUNE_TASK = "List (and with runner_prune_delete, delete) the fleet's runners no
 
 def test_prune_playbook_lists_by_default_and_deletes_only_when_asked(gitlab, run_playbook, pki, tmp_path):
     token = gitlab.add_token()
-    declared = [gitlab.add_runner(description) for description in ("build host1", "build host2", "build host3",
-                                                                     "shared")]
+    descriptions = ("build host1", "build host2", "build host3", "shared")
+    declared = [gitlab.add_runner(description) for description in descriptions]
     orphans = [gitlab.add_runner("build old-host"), gitlab.add_runner("build gone")]
     other = gitlab.add_runner("someone else's runner")
     listed = prune_playbook(run_playbook, gitlab, pki, tmp_path, token)
@@ -646,3 +648,72 @@ def test_prune_playbook_refuses_a_limited_run(gitlab, run_playbook, pki, tmp_pat
     assert limited.rc != 0 and "without --limit" in limited.output
     assert gitlab.writes() == [] and len(gitlab.runners()) == 1
     assert_no_token(limited, gitlab, token)
+
+
+# ---------------------------------------------------------------- three sandbox hosts over SSH
+
+
+@pytest.fixture
+def sandbox_fleet(tmp_path):
+    """Three sandbox hosts (tests/sandbox/sandbox.py: a mount namespace each with its own /etc, sshd on
+    127.0.0.1) -> (inventory path, {name: the host's /etc/gitlab-runner/config.toml as seen from outside}).
+    The modules run with the test's Python (run_playbook's ansible_python_interpreter), which has tomlkit."""
+    if os.geteuid() != 0:
+        pytest.skip("sandbox hosts need root")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sandbox"))
+    import sandbox  # pylint: disable=import-outside-toplevel
+
+    root = sandbox.check_root(str(tmp_path / "sandbox"))
+    names = ["sbx-%d" % index for index in range(1, 4)]
+    try:
+        for name in names:
+            sandbox.up(root, name)
+        inventory = tmp_path / "sandbox.ini"
+        # ssh: run_playbook's -c local must not apply (the modules would write this machine's /etc).
+        inventory.write_text(sandbox.inventory(root, names) + "ansible_connection=ssh\n")
+        yield inventory, {name: tmp_path / "sandbox" / name / "etc" / "up" / "gitlab-runner" / "config.toml"
+                          for name in names}
+    finally:
+        for name in names:
+            sandbox.down(root, name)
+
+
+def test_one_runner_for_three_sandbox_hosts_over_ssh(gitlab, run_playbook, pki, sandbox_fleet):
+    """The role's register entry point over SSH on three hosts with their own /etc: one GitLab runner
+    serves all three, created once, the same token on each; rotated once (one reset) and the new token
+    written on every host in the same play; a rerun sends no write. Every -vvv --diff output is scanned
+    for the access token and every runner token GitLab issued."""
+    inventory, files = sandbox_fleet
+    token = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+
+    def play(**registration):
+        spec = dict({"name": "shared", "executor": "docker", "shared": True, "description": "shared fleet"},
+                    **registration)
+        text = [{"hosts": "gitlab_runners", "gather_facts": True, "gather_subset": ["!all", "min"], "vars": {
+            "runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": token, "runner_gitlab_ca_path": pki.ca_file,
+            "runner_registrations": [spec]}, "tasks": [{"name": "Register", "ansible.builtin.include_role": {
+                "name": "runnerkit.gitlab_runner.runner", "tasks_from": "register"}}]}]
+        result = run_playbook(text, args=("-i", str(inventory)), diff=True, env={"NO_PROXY": "*", "no_proxy": "*"})
+        assert result.rc == 0, result.output
+        assert "ESTABLISH SSH CONNECTION" in result.output and "ESTABLISH LOCAL CONNECTION" not in result.output
+        assert_no_token(result, gitlab, token)
+        return result
+
+    def tokens_on_hosts():
+        return {name: (runner_table(path, "shared")["id"], runner_table(path, "shared")["token"])
+                for name, path in files.items()}
+
+    created = play()
+    assert writes(gitlab, 0) == [("POST", "/api/v4/user/runners")]
+    (runner,) = gitlab.runners().values()
+    assert set(tokens_on_hosts().values()) == {(runner["id"], runner["token"])}
+    assert "sbx-1" in created.output and "sbx-3" in created.output
+    mark = gitlab.mark()
+    play(rotate_within="7d")
+    assert writes(gitlab, mark) == [("POST", "/api/v4/runners/%d/reset_authentication_token" % runner["id"])]
+    rotated = gitlab.runners()[runner["id"]]["token"]
+    assert rotated != runner["token"] and set(tokens_on_hosts().values()) == {(runner["id"], rotated)}
+    mark = gitlab.mark()
+    again = play()
+    assert writes(gitlab, mark) == [] and "changed=0" in again.output
