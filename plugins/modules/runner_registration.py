@@ -614,15 +614,21 @@ def run(module, params, path):
         # The task's no_log hides the whole result; the token and its parts found by shape (a long random
         # part is a "blob" too) must not be masked inside it.
         module.no_log_values.difference_update({v for v in module.no_log_values if v in result["token"]})
+    if module._diff and (planned["changed"] or updates):
+        result["diff"] = masked_diff(path, text, new_text if planned["changed"] else None, runner_id, updates, found)
+    return result
+
+
+def masked_diff(path, text, new_text, runner_id, updates, found):
+    """The --diff of config.toml (when it changes) and of the runner's settings in GitLab (when they do),
+    every secret masked: one dict, or a list of both."""
     diffs = []
-    if module._diff and planned["changed"]:
+    if new_text is not None:
         diffs.append(dict(before=core.masked_text(text, found), after=core.masked_text(new_text, found),
                           before_header=path, after_header=path))
-    if module._diff and updates:
+    if updates:
         diffs.append({key: api.mask(value, found) for key, value in settings_diff(runner_id, updates).items()})
-    if diffs:
-        result["diff"] = diffs if len(diffs) > 1 else diffs[0]
-    return result
+    return diffs if len(diffs) > 1 else diffs[0]
 
 
 def main():
