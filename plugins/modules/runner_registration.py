@@ -87,29 +87,30 @@ options:
     description:
       - The runner's description in GitLab; defaults to O(name). A runner whose table was lost is found again
         by it, so it should be unique among the runners of that type and group or project.
+      - Set, it is also kept on an existing runner, like the other settings (O(tag_list) to O(maintenance_note)).
     type: str
   tag_list:
-    description: Tags of a new runner.
+    description: The runner's tags (the whole list; GitLab splits each on commas, their order does not matter).
     type: list
     elements: str
   run_untagged:
-    description: Whether a new runner picks jobs without tags (GitLab's default is true).
+    description: Whether the runner picks jobs without tags (GitLab's default for a new runner is true).
     type: bool
   locked:
-    description: Whether a new project runner is locked to its project.
+    description: Whether a project runner is locked to its project.
     type: bool
   paused:
-    description: Whether a new runner is created paused.
+    description: Whether the runner is paused.
     type: bool
   access_level:
-    description: Which refs a new runner runs jobs for.
+    description: Which refs the runner runs jobs for.
     type: str
     choices: [not_protected, ref_protected]
   maximum_timeout:
-    description: Maximum job timeout of a new runner in seconds (at least 600).
+    description: Maximum job timeout of the runner in seconds (at least 600).
     type: int
   maintenance_note:
-    description: Free-form maintenance note of a new runner.
+    description: Free-form maintenance note of the runner.
     type: str
   rotate_within:
     description:
