@@ -44,11 +44,15 @@ RUNNER_TYPES = ("instance_type", "group_type", "project_type")
 # POST /user/runners parameters (reference §3) the module passes through when set.
 CREATE_PARAMETERS = ("runner_type", "group_id", "project_id", "description", "tag_list", "run_untagged", "locked",
                      "paused", "access_level", "maximum_timeout", "maintenance_note")
+# PUT /runners/:id parameters (reference §5): the settings of an existing runner the module keeps as declared.
+SETTINGS = ("description", "tag_list", "run_untagged", "locked", "paused", "access_level", "maximum_timeout",
+            "maintenance_note")
 PER_PAGE = 100  # GitLab's maximum page size
 MAX_PAGES = 50  # 5000 runners: a bound, so that a misbehaving server cannot keep a run going
 USER_AGENT = "runnerkit.gitlab_runner (runner_registration)"
 # What the runner writes for "never expires" (reference config-and-auth §1 item 7).
 ZERO_TIME = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
+SYSTEM_ID = re.compile(r"^[sr]_[0-9a-zA-Z]{12}$")  # .runner_system_id (reference §8)
 DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 86400}
 
@@ -134,6 +138,73 @@ def expires_within(expires_at, seconds, now=None):
 def create_body(params):
     """The JSON body of POST /user/runners from module parameters (unset ones left out)."""
     return {key: params[key] for key in CREATE_PARAMETERS if params.get(key) is not None}
+
+
+def normal_tags(tags):
+    """Tags as GitLab keeps them: each string split on commas (reference §3), stripped, no empties, a sorted set."""
+    return sorted({tag.strip() for item in tags or [] for tag in str(item).split(",") if tag.strip()})
+
+
+def _normal_setting(key, value):
+    if key == "tag_list":
+        return normal_tags(value)
+    if key in ("description", "maintenance_note"):
+        return value or ""  # GitLab shows an empty note as null
+    return value
+
+
+def settings_changes(wanted, current):
+    """{key: (GitLab's value, declared value)} of the declared settings (None: not declared, GitLab's value is
+    left alone) that differ from the runner's details from GET /runners/:id."""
+    changes = {}
+    for key in SETTINGS:
+        if wanted.get(key) is None:
+            continue
+        declared, present = _normal_setting(key, wanted[key]), _normal_setting(key, (current or {}).get(key))
+        if declared != present:
+            changes[key] = (present, declared)
+    return changes
+
+
+def token_health(expires_at, system_id, managers, now=None):
+    """What can be known, read-only, about whether the runner token in config.toml still works (POST
+    /runners/verify would tell, but it writes). {state, reason, manager}: state is expired (certain: GitLab
+    treats an expired token as unknown), suspect (this host's runner manager is not online while another
+    manager of the same runner is: typically a shared token rotated from another host), ok (this host's
+    manager contacted GitLab within the last 2 hours) or unknown (nothing tells; the reason says why).
+    `managers` is the answer of GET /runners/:id/managers, None when not read."""
+    now = now or now_utc()
+    if isinstance(expires_at, datetime.datetime) and ZERO_TIME < expires_at <= now:
+        return {"state": "expired", "manager": None,
+                "reason": "the token_expires_at in config.toml (%s) is past: GitLab no longer accepts the token"
+                          % expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if managers is None:
+        reason = ("no valid .runner_system_id next to config.toml (the runner writes it when it starts), so this "
+                  "host's runner manager cannot be told apart" if system_id is None else
+                  "GitLab does not list the runner's managers (GET /runners/:id/managers: GitLab too old)")
+        return {"state": "unknown", "manager": None, "reason": reason}
+    mine = [m for m in managers if isinstance(m, dict) and m.get("system_id") == system_id]
+    if not mine:
+        return {"state": "unknown", "manager": None,
+                "reason": "GitLab has no runner manager with this host's system_id %s: the runner has not used "
+                          "this token from this host yet (not started since it was written, or its manager "
+                          "record was removed)" % system_id}
+    manager = {key: mine[0].get(key) for key in ("system_id", "status", "contacted_at")}
+    if manager["status"] == "online":
+        return {"state": "ok", "manager": manager,
+                "reason": "this host's runner manager contacted GitLab within the last 2 hours"}
+    others = [m.get("system_id") for m in managers if isinstance(m, dict) and m.get("status") == "online"]
+    if others:
+        return {"state": "suspect", "manager": manager,
+                "reason": "this host's runner manager is %s (last contact %s) while %s of the same runner %s "
+                          "online: a token rotated or reset from another host leaves this one with a dead token; "
+                          "write the current token here (token, runner_id) or reset it, or start the runner if "
+                          "it is stopped" % (manager["status"], manager["contacted_at"] or "never",
+                                             ", ".join(map(str, others)), "is" if len(others) == 1 else "are")}
+    return {"state": "unknown", "manager": manager,
+            "reason": "this host's runner manager is %s (last contact %s) and no other manager is online: a "
+                      "stopped runner, GitLab unreachable from it and a dead token look the same"
+                      % (manager["status"], manager["contacted_at"] or "never")}
 
 
 def gitlab_message(body):
@@ -320,6 +391,22 @@ class Client:
             if exc.status == 404 and "Runner Not Found" in str(exc):
                 return None
             raise
+
+    def get_managers(self, runner_id):
+        """GET /runners/:id/managers -> the runner managers (hosts using its token), or None when this GitLab
+        has no such endpoint."""
+        try:
+            return self.request("GET", "/runners/%d/managers" % runner_id, "list the managers of runner %d"
+                                % runner_id)[1]
+        except GitLabError as exc:
+            if exc.status == 404 and "Runner Not Found" not in str(exc):
+                return None
+            raise
+
+    def update_runner(self, runner_id, settings):
+        """PUT /runners/:id with the settings to change (tag_list replaces the tags) -> the runner's details."""
+        return self.request("PUT", "/runners/%d" % runner_id, "update the settings of runner %d" % runner_id,
+                            body=dict(settings))[1]
 
     def reset_token(self, runner_id):
         """POST /runners/:id/reset_authentication_token -> {token, token_expires_at}; the old token dies."""

@@ -38,6 +38,7 @@ attributes:
     support: full
     description:
       - Before and after text of C(config.toml) with every token and other secret replaced by C(********).
+      - Before and after values of the runner's settings in GitLab that change (RV(updated_settings)).
   idempotent:
     support: full
     description: A second run with the same arguments sends no write request and reports no change.
@@ -86,29 +87,30 @@ options:
     description:
       - The runner's description in GitLab; defaults to O(name). A runner whose table was lost is found again
         by it, so it should be unique among the runners of that type and group or project.
+      - Set, it is also kept on an existing runner, like the other settings (O(tag_list) to O(maintenance_note)).
     type: str
   tag_list:
-    description: Tags of a new runner.
+    description: The runner's tags (the whole list; GitLab splits each on commas, their order does not matter).
     type: list
     elements: str
   run_untagged:
-    description: Whether a new runner picks jobs without tags (GitLab's default is true).
+    description: Whether the runner picks jobs without tags (GitLab's default for a new runner is true).
     type: bool
   locked:
-    description: Whether a new project runner is locked to its project.
+    description: Whether a project runner is locked to its project.
     type: bool
   paused:
-    description: Whether a new runner is created paused.
+    description: Whether the runner is paused.
     type: bool
   access_level:
-    description: Which refs a new runner runs jobs for.
+    description: Which refs the runner runs jobs for.
     type: str
     choices: [not_protected, ref_protected]
   maximum_timeout:
-    description: Maximum job timeout of a new runner in seconds (at least 600).
+    description: Maximum job timeout of the runner in seconds (at least 600).
     type: int
   maintenance_note:
-    description: Free-form maintenance note of a new runner.
+    description: Free-form maintenance note of the runner.
     type: str
   rotate_within:
     description:
@@ -157,8 +159,13 @@ notes:
     O(description) and run the task with C(run_once) first to create it, then write the same token everywhere
     (see C(docs/guide.md)). Automatic token rotation must then be off on those hosts
     (C(FF_DISABLE_AUTOMATIC_TOKEN_ROTATION)), because GitLab hands a rotated token only to the host that asked.
-  - Runner settings in GitLab (O(tag_list), O(paused), ...) are sent when a runner is created; the module does not
-    change them on an existing runner.
+  - "Runner settings in GitLab (O(description), O(tag_list), O(run_untagged), O(locked), O(paused), O(access_level),
+    O(maximum_timeout), O(maintenance_note)) are sent when a runner is created, and on an existing runner those
+    the task sets are compared with C(GET /api/v4/runners/:id) and the differing ones changed with
+    C(PUT /api/v4/runners/:id) (before any token reset). An option left unset leaves GitLab's value alone. With
+    O(token) (the other hosts of a shared runner) settings are not compared: the task that created it does that.
+    Changing settings needs the same rights as deleting (instance runner: administrator; group runner: Owner;
+    project runner: Maintainer) and C(manage_runner) or C(api)."
 seealso:
   - module: runnerkit.gitlab_runner.runner_config
   - name: GitLab REST API, runners
@@ -215,7 +222,8 @@ EXAMPLES = r"""
 RETURN = r"""
 action:
   description:
-    - What was done (or would be done in check mode) - V(none), V(created) (a new runner),
+    - What was done (or would be done in check mode) - V(none), V(created) (a new runner), V(updated) (only
+      settings of the runner in GitLab changed, see RV(updated_settings)),
       V(reset) (a runner found again got a new token), V(rotated) (a token expiring within O(rotate_within)),
       V(adopted) (a given O(token) written), V(deleted) (in GitLab and the table) or V(removed) (the table only;
       GitLab did not know the runner).
@@ -232,6 +240,35 @@ token_expires_at:
   returned: state=present
   type: str
   sample: "2027-03-04T17:00:00Z"
+token_health:
+  description:
+    - What can be known without writing (C(POST /api/v4/runners/verify) would tell, but it is not read-only) about
+      whether the runner token kept in the file still works; V(expired) and V(suspect) are also warnings.
+    - C(state) is V(expired) (the file's C(token_expires_at) is past, so GitLab rejects the token; certain),
+      V(suspect) (this host's runner manager, found by the C(system_id) in C(.runner_system_id) next to
+      C(config.toml) with C(GET /api/v4/runners/:id/managers), is not online while another manager of the same
+      runner is, as after a shared token was rotated from another host), V(ok) (this host's manager contacted
+      GitLab within the last 2 hours) or V(unknown); C(reason) says why, C(manager) holds this host's
+      manager's C(system_id), C(status) and C(contacted_at).
+    - "Not detectable read-only: whether the file's token is the one GitLab holds now (no GET returns or checks a
+      runner token); a token reset less than about 2 hours ago (a manager stays online for 2 hours after its last
+      contact, and GitLab serves C(contacted_at) from a cache written every 40-55 minutes); a dead token on a host
+      whose runner is also stopped or cannot reach GitLab, or when no manager of the runner is online (all look
+      alike); a host without C(.runner_system_id) (the runner never started there) or a GitLab without the
+      managers endpoint."
+  returned: state=present when the file's token was kept (RV(action) V(none) or V(updated)) and O(token) is not given
+  type: dict
+  sample: {state: suspect, reason: "this host's runner manager is offline ...",
+           manager: {system_id: s_0123456789ab, status: offline, contacted_at: "2026-12-01T10:00:00.000Z"}}
+updated_settings:
+  description:
+    - The settings of the runner in GitLab that were changed (or would be, in check mode) with
+      C(PUT /api/v4/runners/:id), also alongside V(rotated) or V(reset). With C(--diff) their old and new values
+      are shown.
+  returned: state=present
+  type: list
+  elements: str
+  sample: [tag_list, paused]
 changes:
   description: The C(config.toml) changes, as M(runnerkit.gitlab_runner.runner_config) reports them.
   returned: always
@@ -256,6 +293,7 @@ path:
 """
 
 import datetime
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -299,7 +337,8 @@ REQUIRED_IF = [
     ("state", "present", ["api_token", "token"], True),
 ]
 REQUIRED_TOGETHER = [("token", "runner_id")]
-DONE = {"none": "none", "create": "created", "reset": "reset", "rotate": "rotated", "adopt": "adopted"}
+DONE = {"none": "none", "create": "created", "reset": "reset", "rotate": "rotated", "adopt": "adopted",
+        "update": "updated"}
 PREVIEW_TOKEN = "(new token)"  # what check mode shows for a token it did not ask for
 
 
@@ -351,21 +390,32 @@ def lookup(client, params):
 
 
 def plan_present(client, params, table):
-    """(action, runner id) for state=present: none, rotate (id), reset (id) or create (None)."""
+    """(action, runner id, details) for state=present: none or rotate (id and GET /runners/:id details), reset
+    (id found by description; details not read yet) or create (None)."""
     runner_id = table_id(table)
     if runner_id and (table or {}).get("token"):
-        if client.get_runner(runner_id) is not None:
+        details = client.get_runner(runner_id)
+        if details is not None:
             window = params["rotate_within"]
             if window is not None and api.expires_within(file_expiry(table), window):
-                return "rotate", runner_id
-            return "none", runner_id
+                return "rotate", runner_id, details
+            return "none", runner_id, details
         if not params["recreate_stale"]:
             raise RegistrationError(
                 "runner id %d in the table %r is stale: GitLab no longer knows it (HTTP 404 Runner Not Found); set "
                 "recreate_stale=true to register the runner again, or state=absent to remove the table"
                 % (runner_id, params["name"]))
     found = lookup(client, params)
-    return ("reset", found) if found else ("create", None)
+    return ("reset", found, None) if found else ("create", None, None)
+
+
+def plan_settings(client, params, action, runner_id, details):
+    """{key: (GitLab's value, declared value)} of the declared settings an existing runner lacks."""
+    if action not in ("none", "rotate", "reset"):
+        return {}
+    if details is None:
+        details = client.get_runner(runner_id)
+    return api.settings_changes(params["declared_settings"], details)
 
 
 def plan_adopt(client, params, table):
@@ -380,18 +430,30 @@ def plan_adopt(client, params, table):
 
 
 def run_present(module, client, params, table):
-    """Do (or in check mode, only decide) the GitLab side; return (action, id, token answer or None)."""
+    """Do (or in check mode, only decide) the GitLab side; return (action, id, token answer or None, settings
+    changes). Settings are updated before a token reset: a failed PUT then leaves the working token alone."""
     if params["token"]:
         action, runner_id = plan_adopt(client, params, table)
         answer = {"token": params["token"], "token_expires_at": params["token_expires_at"]}
-        return DONE[action], runner_id, answer
-    action, runner_id = plan_present(client, params, table)
+        return DONE[action], runner_id, answer, {}
+    action, runner_id, details = plan_present(client, params, table)
+    updates = plan_settings(client, params, action, runner_id, details)
+    if updates and not module.check_mode:
+        client.update_runner(runner_id, {key: new for key, (_old, new) in updates.items()})
     if action == "none" or module.check_mode:
-        return DONE[action], runner_id, None
+        return (DONE["update"] if action == "none" and updates else DONE[action]), runner_id, None, updates
     if action == "create":
         answer = client.create_runner(params)
-        return DONE[action], answer["id"], answer
-    return DONE[action], runner_id, client.reset_token(runner_id)
+        return DONE[action], answer["id"], answer, updates
+    return DONE[action], runner_id, client.reset_token(runner_id), updates
+
+
+def settings_diff(runner_id, updates):
+    """The diff entry of the runner's settings in GitLab: the changed ones, before and after, one per line."""
+    def lines(index):
+        return "".join("%s: %s\n" % (key, json.dumps(values[index])) for key, values in sorted(updates.items()))
+    header = "GitLab runner %s settings" % runner_id
+    return dict(before=lines(0), after=lines(1), before_header=header, after_header=header)
 
 
 def run_absent(module, client, params, table):
@@ -413,6 +475,30 @@ def run_absent(module, client, params, table):
     return ("removed" if table is not None else "none"), runner_id
 
 
+def host_system_id(path):
+    """This host's runner manager id from .runner_system_id next to config.toml, or None."""
+    try:
+        text, _stat = files.read_text(os.path.join(os.path.dirname(path), ".runner_system_id"))
+    except files.FileError:
+        return None
+    value = (text or "").strip()
+    return value if api.SYSTEM_ID.match(value) else None
+
+
+def check_token_health(client, runner_id, table, path):
+    """api.token_health of the token kept in the file, from GET requests only; a failed read is reported,
+    not fatal (it is a diagnosis, and a settings update may already be done)."""
+    system_id, expiry = host_system_id(path), file_expiry(table)
+    health = api.token_health(expiry, system_id, None)
+    if health["state"] == "expired" or system_id is None:
+        return health
+    try:
+        managers = client.get_managers(runner_id)
+    except api.GitLabError as exc:
+        return {"state": "unknown", "manager": None, "reason": "reading the runner's managers failed: %s" % exc}
+    return api.token_health(expiry, system_id, managers)
+
+
 # ---------------------------------------------------------------- writing config.toml
 
 
@@ -427,7 +513,7 @@ def token_settings(runner_id, answer):
 
 def desired_state(params, table, action, settings):
     """The runner_config desired state of this runner, or None when the file stays as it is."""
-    if action == "none" and params["state"] == "present":
+    if action in ("none", "updated") and params["state"] == "present":
         return None
     if params["state"] == "absent":
         if table is None:
@@ -464,6 +550,8 @@ def write(module, path, desired):
 
 def check_params(module):
     params = dict(module.params)
+    # Settings compared with an existing runner: only those the task sets (description before its default).
+    params["declared_settings"] = {key: module.params[key] for key in api.SETTINGS}
     params["description"] = params["description"] or params["name"]
     try:
         params["rotate_within"] = (api.parse_duration(params["rotate_within"])
@@ -495,12 +583,12 @@ def run(module, params, path):
     if params["state"] == "present" and table is None and not params["executor"]:
         raise RegistrationError("config.toml has no runner named %r; give executor so that its table can be "
                                 "created" % params["name"])
-    settings, answer, expiry = None, None, file_expiry(table)
+    settings, answer, expiry, updates = None, None, file_expiry(table), {}
     if params["token"]:
         secrets.no_log(module, {params["token"]})
     if params["state"] == "present":
-        action, runner_id, answer = run_present(module, client, params, table)
-        if action != "none":
+        action, runner_id, answer, updates = run_present(module, client, params, table)
+        if action not in ("none", "updated"):
             settings = token_settings(runner_id, answer)
             secrets.no_log(module, {settings["token"]})
             expiry = settings["token_expires_at"]
@@ -517,15 +605,31 @@ def run(module, params, path):
         result["runner_id"] = runner_id
     if params["state"] == "present":
         result["token_expires_at"] = iso(expiry)
+        result["updated_settings"] = sorted(updates)
+    if params["state"] == "present" and action in ("none", "updated") and not params["token"]:
+        result["token_health"] = check_token_health(client, runner_id, table, path)
+        if result["token_health"]["state"] in ("expired", "suspect"):
+            module.warn("runner %r (id %s): %s" % (params["name"], runner_id, result["token_health"]["reason"]))
     if params["return_token"] and params["state"] == "present":
         result["token"] = settings["token"] if settings else table["token"]
         # The task's no_log hides the whole result; the token and its parts found by shape (a long random
         # part is a "blob" too) must not be masked inside it.
         module.no_log_values.difference_update({v for v in module.no_log_values if v in result["token"]})
-    if module._diff and planned["changed"]:
-        result["diff"] = dict(before=core.masked_text(text, found), after=core.masked_text(new_text, found),
-                              before_header=path, after_header=path)
+    if module._diff and (planned["changed"] or updates):
+        result["diff"] = masked_diff(path, text, new_text if planned["changed"] else None, runner_id, updates, found)
     return result
+
+
+def masked_diff(path, text, new_text, runner_id, updates, found):
+    """The --diff of config.toml (when it changes) and of the runner's settings in GitLab (when they do),
+    every secret masked: one dict, or a list of both."""
+    diffs = []
+    if new_text is not None:
+        diffs.append(dict(before=core.masked_text(text, found), after=core.masked_text(new_text, found),
+                          before_header=path, after_header=path))
+    if updates:
+        diffs.append({key: api.mask(value, found) for key, value in settings_diff(runner_id, updates).items()})
+    return diffs if len(diffs) > 1 else diffs[0]
 
 
 def main():

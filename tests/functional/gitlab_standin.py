@@ -17,6 +17,16 @@ is unsure, the stand-in follows its wording:
   (§5): scope ``manage_runner`` or ``api`` (``read_api`` for GET); an unknown id ``404 {"message":
   "404 Runner Not Found"}`` before the rights check; ``403 - No access granted``; 200/204/201. The
   details carry no ``token``.
+* ``PUT /api/v4/runners/:id`` (§5): the same scopes and rights as DELETE (admin; group Owner; project
+  Maintainer), 404 before the rights check; ``description``, ``paused`` (or ``active``, not both),
+  ``tag_list`` (replaces the tags, strings split on commas), ``run_untagged``, ``locked``, ``access_level``,
+  ``maximum_timeout``, ``maintenance_note``; none of them: ``400 {"error": "... at least one parameter must
+  be provided"}``; model errors as a hash, ``400 {"message": {"maximum_timeout": [...]}}``; 200 details.
+  ``maintenance_note`` in the details is null for a caller who may not update the runner (§7).
+* ``GET /api/v4/runners/:id/managers`` (§5, §7): as GET, an array (not paginated) of ``id``,
+  ``system_id``, ``created_at``, ``contacted_at``, ``status`` (``online`` within 2 hours of the last
+  contact, ``stale`` after 7 days without, ``never_contacted``, else ``offline``). Managers come from
+  :meth:`contact` (what a runner's verify or job requests do; not an endpoint here).
 * ``DELETE /api/v4/runners`` and ``POST /api/v4/runners/reset_authentication_token`` with the
   runner's own ``token`` (§4): unknown token ``403 {"message": "403 Forbidden"}``; 204 / 201.
 * ``GET /api/v4/runners/all`` (administrators), ``/groups/:id/runners``, ``/projects/:id/runners``
@@ -107,6 +117,15 @@ class GitLabStandIn:
         """{id: runner} as GitLab holds them now (tokens included, for the test)."""
         with self._lock:
             return {key: dict(value) for key, value in self._runners.items()}
+
+    def contact(self, runner_id, system_id, ago=0):
+        """The runner on the host with this system_id contacted GitLab `ago` seconds ago (its manager record)."""
+        with self._lock:
+            moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=ago)
+            managers = self._runners[runner_id].setdefault("managers", {})
+            manager = managers.setdefault(system_id, {"id": len(managers) + 1, "system_id": system_id,
+                                                      "created_at": moment})
+            manager["contacted_at"] = moment
 
     def delete_runner(self, runner_id):
         """Someone deleted the runner in GitLab (the UI, another tool)."""
@@ -259,19 +278,20 @@ class GitLabStandIn:
         if parts and len(parts) >= 2 and parts[0] == "runners":
             if not parts[1].isdigit():
                 raise _Answer(400, {"error": "id is invalid"})
-            return self._by_id(method, int(parts[1]), parts[2:], headers, query)
+            return self._by_id(method, int(parts[1]), parts[2:], headers, query, body)
         raise _Answer(404, {"error": "404 Not Found"})
 
-    def _by_id(self, method, runner_id, rest, headers, query):
+    def _by_id(self, method, runner_id, rest, headers, query, body):
         if method == "GET" and not rest:
             token = self._access(headers, query, ("api", "read_api", "manage_runner"))
-            runner = dict(self._runner(token, runner_id, read=True))
-            runner.pop("token")
-            runner["groups"] = [{"id": runner.pop("group_id")}] if runner["group_id"] else []
-            runner["projects"] = [{"id": runner.pop("project_id")}] if runner["project_id"] else []
-            runner.pop("group_id", None)
-            runner.pop("project_id", None)
-            return 200, runner, {}
+            return 200, self._details(token, self._runner(token, runner_id, read=True)), {}
+        if method == "GET" and rest == ["managers"]:
+            token = self._access(headers, query, ("api", "read_api", "manage_runner"))
+            runner = self._runner(token, runner_id, read=True)
+            return 200, [self._manager(m) for m in runner.get("managers", {}).values()], {}
+        if method == "PUT" and not rest:
+            token = self._access(headers, query, ("api", "manage_runner"))
+            return 200, self._details(token, self._update(self._runner(token, runner_id), dict(query, **body))), {}
         if method == "DELETE" and not rest:
             token = self._access(headers, query, ("api", "manage_runner"))
             self._runner(token, runner_id)
@@ -281,6 +301,54 @@ class GitLabStandIn:
             token = self._access(headers, query, ("api", "manage_runner"))
             return 201, self._reset(self._runner(token, runner_id)), {}
         raise _Answer(404, {"error": "404 Not Found"})
+
+    @staticmethod
+    def _manager(manager):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        contacted, created = manager.get("contacted_at"), manager["created_at"]
+        if contacted is None:
+            status = "stale" if now - created > datetime.timedelta(days=7) else "never_contacted"
+        elif now - contacted <= datetime.timedelta(hours=2):
+            status = "online"
+        else:
+            status = "stale" if now - contacted > datetime.timedelta(days=7) else "offline"
+        return {"id": manager["id"], "system_id": manager["system_id"], "created_at": _utc(created),
+                "contacted_at": _utc(contacted) if contacted else None, "status": status, "version": "18.6.0"}
+
+    def _details(self, token, runner):
+        details = dict(runner)
+        details.pop("token")
+        details.pop("managers", None)
+        details["groups"] = [{"id": details.pop("group_id")}] if details["group_id"] else []
+        details["projects"] = [{"id": details.pop("project_id")}] if details["project_id"] else []
+        details.pop("group_id", None)
+        details.pop("project_id", None)
+        if not self._may(token, runner):
+            details["maintenance_note"] = None
+        details["active"] = not details["paused"]
+        return details
+
+    def _update(self, runner, params):
+        keys = ("description", "active", "paused", "tag_list", "run_untagged", "locked", "access_level",
+                "maximum_timeout", "maintenance_note")
+        given = {key: params[key] for key in keys if key in params}
+        if not given:
+            raise _Answer(400, {"error": "%s are missing, at least one parameter must be provided" % ", ".join(keys)})
+        if "active" in given and "paused" in given:
+            raise _Answer(400, {"error": "active, paused are mutually exclusive"})
+        if "active" in given:
+            given["paused"] = not given.pop("active")
+        if "tag_list" in given:
+            items = given["tag_list"] if isinstance(given["tag_list"], list) else [given["tag_list"]]
+            given["tag_list"] = [tag.strip() for item in items for tag in str(item).split(",") if tag.strip()]
+        merged = dict(runner, **given)
+        if merged.get("maximum_timeout") is not None and int(merged["maximum_timeout"]) < 600:
+            raise _Answer(400, {"message": {"maximum_timeout": ["needs to be at least 10 minutes"]}})
+        if merged["run_untagged"] is False and not merged["tag_list"]:
+            raise _Answer(400, {"message": {"tags_list": ["can not be empty when runner is not allowed to pick "
+                                                          "untagged jobs"]}})
+        runner.update(given)
+        return runner
 
     def _list_of(self, kind, ident, headers, query):
         token = self._access(headers, query, ("api", "read_api"))

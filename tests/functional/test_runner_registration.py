@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import sys
 import time
 import tomllib
 
@@ -220,6 +222,133 @@ def test_check_mode_sends_no_write_request(gitlab, register):
     assert resetting.result(TASK)["action"] == "reset"
     assert writes(gitlab, mark) == [] and register.config.read_text() == text
     assert gitlab.runners()[lost["id"]]["token"] == lost["token"]
+
+
+# ---------------------------------------------------------------- settings of an existing runner
+
+
+def test_changed_settings_are_updated_with_put_once(gitlab, register):
+    """Declared settings that differ from GitLab's (GET /runners/:id) are changed with one PUT, only those the
+    task sets; check mode sends none and shows old and new values; a rerun sends none."""
+    token = gitlab.add_token()
+    assert register(api_token=token, tag_list=["docker"], maintenance_note="rack 4").rc == 0
+    runner_id = runner_table(register.config)["id"]
+    text = register.config.read_text()
+    wanted = dict(api_token=token, tag_list=["linux", "docker"], paused=True, maximum_timeout=3600,
+                  description="build on rack 5", access_level="ref_protected")
+    mark = gitlab.mark()
+    planned = register(check=True, **wanted)
+    assert planned.status(TASK) == "changed" and planned.result(TASK)["action"] == "updated"
+    assert planned.result(TASK)["updated_settings"] == ["access_level", "description", "maximum_timeout", "paused",
+                                                        "tag_list"]
+    assert writes(gitlab, mark) == [] and gitlab.runners()[runner_id]["paused"] is False
+    assert "GitLab runner %d settings" % runner_id in planned.output
+    assert "-paused: false" in planned.output and "+paused: true" in planned.output
+    assert '+tag_list: ["docker", "linux"]' in planned.output
+    updated = register(**wanted)
+    assert updated.status(TASK) == "changed" and updated.result(TASK)["action"] == "updated"
+    assert writes(gitlab, mark) == [("PUT", "/api/v4/runners/%d" % runner_id)]
+    runner = gitlab.runners()[runner_id]
+    assert (runner["paused"], sorted(runner["tag_list"]), runner["maximum_timeout"], runner["description"],
+            runner["access_level"]) == (True, ["docker", "linux"], 3600, "build on rack 5", "ref_protected")
+    assert runner["maintenance_note"] == "rack 4" and runner["run_untagged"] is True  # not declared: left alone
+    assert register.config.read_text() == text
+    mark = gitlab.mark()
+    again = register(**dict(wanted, tag_list=["docker,linux"]))
+    assert again.status(TASK) == "ok" and again.result(TASK)["updated_settings"] == []
+    assert writes(gitlab, mark) == []
+    unset = register(api_token=token)
+    assert unset.status(TASK) == "ok" and writes(gitlab, mark) == []
+
+
+def test_settings_updated_before_a_rotation(gitlab, register):
+    token = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+    assert register(api_token=token).rc == 0
+    runner_id = runner_table(register.config)["id"]
+    mark = gitlab.mark()
+    result = register(api_token=token, rotate_within="7d", paused=True)
+    assert result.rc == 0, result.output
+    assert result.result(TASK)["action"] == "rotated" and result.result(TASK)["updated_settings"] == ["paused"]
+    assert writes(gitlab, mark) == [("PUT", "/api/v4/runners/%d" % runner_id),
+                                    ("POST", "/api/v4/runners/%d/reset_authentication_token" % runner_id)]
+    assert runner_table(register.config)["token"] == gitlab.runners()[runner_id]["token"]
+
+
+def test_refused_update_writes_nothing(gitlab, register):
+    """A PUT GitLab refuses (a model check, a user who may not change an instance runner) fails with GitLab's
+    words, before any token reset, and leaves the file alone."""
+    admin = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+    assert register(api_token=admin).rc == 0
+    runner_id, text = runner_table(register.config)["id"], register.config.read_text()
+    mark = gitlab.mark()
+    bad = register(api_token=admin, maximum_timeout=60, rotate_within="7d")
+    message = bad.result(TASK)["msg"]
+    assert bad.rc != 0 and "HTTP 400" in message and "maximum_timeout needs to be at least 10 minutes" in message
+    assert writes(gitlab, mark) == [("PUT", "/api/v4/runners/%d" % runner_id)]
+    denied = register(api_token=gitlab.add_token(admin=False), paused=True)
+    message = denied.result(TASK)["msg"]
+    assert denied.rc != 0 and "HTTP 403" in message and "update the settings of runner %d" % runner_id in message
+    assert "administrator" in message
+    assert register.config.read_text() == text and gitlab.runners()[runner_id]["paused"] is False
+
+
+# ---------------------------------------------------------------- dead tokens, read-only
+
+
+def test_expired_token_in_the_file_is_reported_without_a_write(gitlab, register):
+    """A token_expires_at in config.toml already past: GitLab rejects the token. Reported as a warning and as
+    token_health, with GET requests only (verify is never called), also in check mode."""
+    token = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+    assert register(api_token=token).rc == 0
+    text = register.config.read_text()
+    expiry = "token_expires_at = %s" % runner_table(register.config)["token_expires_at"].strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    assert expiry in text
+    register.config.write_text(text.replace(expiry, "token_expires_at = 2026-01-02T03:04:05Z"))
+    mark = gitlab.mark()
+    for check in (True, False):
+        result = register(api_token=token, check=check)
+        assert result.rc == 0 and result.status(TASK) == "ok", result.output
+        health = result.result(TASK)["token_health"]
+        assert health["state"] == "expired" and "2026-01-02T03:04:05Z" in health["reason"]
+        assert "[WARNING]" in result.output and "GitLab no longer accepts the token" in result.output
+    assert {r.method for r in gitlab.requests(mark)} == {"GET"}
+
+
+def test_host_left_behind_on_a_shared_runner_is_suspect(gitlab, register):
+    """With .runner_system_id next to config.toml, this host's runner manager is looked up
+    (GET /runners/:id/managers): offline while another manager of the runner is online is suspect;
+    online is ok; no manager of this host, or no system id file, is unknown. GET only."""
+    token = gitlab.add_token()
+    assert register(api_token=token).rc == 0
+    runner_id = runner_table(register.config)["id"]
+    unread = register(api_token=token)
+    assert unread.result(TASK)["token_health"]["state"] == "unknown"
+    assert ".runner_system_id" in unread.result(TASK)["token_health"]["reason"]
+    (register.config.parent / ".runner_system_id").write_text("s_000000000001\n")
+    mark = gitlab.mark()
+    never = register(api_token=token)
+    assert never.result(TASK)["token_health"]["state"] == "unknown"
+    assert "no runner manager with this host's system_id s_000000000001" in never.result(TASK)["token_health"]["reason"]
+    gitlab.contact(runner_id, "s_000000000001", ago=3 * 3600)
+    alone = register(api_token=token)
+    assert alone.result(TASK)["token_health"]["state"] == "unknown"
+    assert "look the same" in alone.result(TASK)["token_health"]["reason"]
+    gitlab.contact(runner_id, "s_000000000002")  # another host, after a rotation it asked for
+    suspect = register(api_token=token)
+    health = suspect.result(TASK)["token_health"]
+    assert suspect.rc == 0 and suspect.status(TASK) == "ok"
+    assert health["state"] == "suspect" and health["manager"]["system_id"] == "s_000000000001"
+    assert health["manager"]["status"] == "offline" and "s_000000000002" in health["reason"]
+    assert "[WARNING]" in suspect.output and "dead token" in suspect.output
+    gitlab.contact(runner_id, "s_000000000001")
+    fine = register(api_token=token)
+    assert fine.result(TASK)["token_health"]["state"] == "ok" and "[WARNING]" not in fine.output
+    assert {r.method for r in gitlab.requests(mark)} == {"GET"}
+    assert ("GET", "/api/v4/runners/%d/managers" % runner_id) in [(r.method, r.path) for r in gitlab.requests(mark)]
 
 
 # ---------------------------------------------------------------- errors a user can act on
@@ -460,3 +589,131 @@ def test_prune_group_runners_of_that_group_only(gitlab, run_playbook, pki):
     result = prune(run_playbook, gitlab, pki, api_token=token, runner_type="group_type", group_id=42, delete=True)
     assert result.rc == 0, result.output
     assert result.result("Prune")["deleted"] == [mine["id"]] and list(gitlab.runners()) == [theirs["id"]]
+
+
+def prune_playbook(run_playbook, gitlab, pki, tmp_path, api_token, check=False, **extra):
+    """playbooks/prune_runners.yml over a fleet of three hosts whose runner_registrations declare `build <host>`
+    (templated per host), the shared `shared` runner and one `build gone` entry with state: absent."""
+    inventory = tmp_path / "prune-fleet.yml"
+    hosts = {name: {"ansible_connection": "local", "runner_registrations": [
+        {"name": "own", "executor": "shell", "description": "build {{ inventory_hostname }}"},
+        {"name": "shared", "executor": "docker", "shared": True},
+        {"name": "old", "description": "build gone", "state": "absent"}]} for name in FLEET}
+    inventory.write_text(json.dumps({"gitlab_runners": {"hosts": hosts}}))
+    extra_vars = dict({"runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": api_token,
+                       "runner_gitlab_ca_path": pki.ca_file, "runner_prune_description_pattern": "build .*|shared"},
+                      **extra)
+    result = run_playbook("- import_playbook: runnerkit.gitlab_runner.prune_runners\n", extra_vars,
+                          args=("-i", str(inventory)), check=check, diff=True, env={"NO_PROXY": "*", "no_proxy": "*"})
+    assert_no_token(result, gitlab, api_token)
+    return result
+
+
+PRUNE_TASK = "List (and with runner_prune_delete, delete) the fleet's runners no host declares"
+
+
+def test_prune_playbook_lists_by_default_and_deletes_only_when_asked(gitlab, run_playbook, pki, tmp_path):
+    token = gitlab.add_token()
+    descriptions = ("build host1", "build host2", "build host3", "shared")
+    declared = [gitlab.add_runner(description) for description in descriptions]
+    orphans = [gitlab.add_runner("build old-host"), gitlab.add_runner("build gone")]
+    other = gitlab.add_runner("someone else's runner")
+    listed = prune_playbook(run_playbook, gitlab, pki, tmp_path, token)
+    assert listed.rc == 0, listed.output
+    assert listed.status(PRUNE_TASK) == "ok" and gitlab.writes() == []
+    assert sorted(o["id"] for o in listed.result(PRUNE_TASK)["orphans"]) == [o["id"] for o in orphans]
+    assert len(listed.records(PRUNE_TASK)) == 1  # once for the fleet
+    checked = prune_playbook(run_playbook, gitlab, pki, tmp_path, token, check=True, runner_prune_delete=True)
+    assert checked.rc == 0, checked.output
+    assert sorted(checked.result(PRUNE_TASK)["deleted"]) == [o["id"] for o in orphans]
+    assert gitlab.writes() == []
+    deleted = prune_playbook(run_playbook, gitlab, pki, tmp_path, token, runner_prune_delete=True)
+    assert deleted.rc == 0 and deleted.status(PRUNE_TASK) == "changed"
+    assert sorted(writes(gitlab, 0)) == [("DELETE", "/api/v4/runners/%d" % o["id"]) for o in orphans]
+    assert sorted(gitlab.runners()) == sorted([r["id"] for r in declared] + [other["id"]])
+
+
+def test_prune_playbook_refuses_a_limited_run(gitlab, run_playbook, pki, tmp_path):
+    """A host left out by --limit would count as declaring nothing: its runners would be pruned."""
+    token = gitlab.add_token()
+    gitlab.add_runner("build host3")
+    result = prune_playbook(run_playbook, gitlab, pki, tmp_path, token, runner_prune_delete=True)
+    assert result.rc == 0 and gitlab.writes() == []
+    limited = run_playbook("- import_playbook: runnerkit.gitlab_runner.prune_runners\n",
+                           {"runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": token,
+                            "runner_gitlab_ca_path": pki.ca_file, "runner_prune_description_pattern": "build .*",
+                            "runner_prune_delete": True},
+                           args=("-i", str(tmp_path / "prune-fleet.yml"), "--limit", "host1,host2"),
+                           env={"NO_PROXY": "*", "no_proxy": "*"})
+    assert limited.rc != 0 and "without --limit" in limited.output
+    assert gitlab.writes() == [] and len(gitlab.runners()) == 1
+    assert_no_token(limited, gitlab, token)
+
+
+# ---------------------------------------------------------------- three sandbox hosts over SSH
+
+
+@pytest.fixture
+def sandbox_fleet(tmp_path):
+    """Three sandbox hosts (tests/sandbox/sandbox.py: a mount namespace each with its own /etc, sshd on
+    127.0.0.1) -> (inventory path, {name: the host's /etc/gitlab-runner/config.toml as seen from outside}).
+    The modules run with the test's Python (run_playbook's ansible_python_interpreter), which has tomlkit."""
+    if os.geteuid() != 0:
+        pytest.skip("sandbox hosts need root")
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sandbox"))
+    import sandbox  # pylint: disable=import-outside-toplevel
+
+    root = sandbox.check_root(str(tmp_path / "sandbox"))
+    names = ["sbx-%d" % index for index in range(1, 4)]
+    try:
+        for name in names:
+            sandbox.up(root, name)
+        inventory = tmp_path / "sandbox.ini"
+        # ssh: run_playbook's -c local must not apply (the modules would write this machine's /etc).
+        inventory.write_text(sandbox.inventory(root, names) + "ansible_connection=ssh\n")
+        yield inventory, {name: tmp_path / "sandbox" / name / "etc" / "up" / "gitlab-runner" / "config.toml"
+                          for name in names}
+    finally:
+        for name in names:
+            sandbox.down(root, name)
+
+
+def test_one_runner_for_three_sandbox_hosts_over_ssh(gitlab, run_playbook, pki, sandbox_fleet):
+    """The role's register entry point over SSH on three hosts with their own /etc: one GitLab runner
+    serves all three, created once, the same token on each; rotated once (one reset) and the new token
+    written on every host in the same play; a rerun sends no write. Every -vvv --diff output is scanned
+    for the access token and every runner token GitLab issued."""
+    inventory, files = sandbox_fleet
+    token = gitlab.add_token()
+    gitlab.token_lifetime = 3 * 86400
+
+    def play(**registration):
+        spec = dict({"name": "shared", "executor": "docker", "shared": True, "description": "shared fleet"},
+                    **registration)
+        text = [{"hosts": "gitlab_runners", "gather_facts": True, "gather_subset": ["!all", "min"], "vars": {
+            "runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": token, "runner_gitlab_ca_path": pki.ca_file,
+            "runner_registrations": [spec]}, "tasks": [{"name": "Register", "ansible.builtin.include_role": {
+                "name": "runnerkit.gitlab_runner.runner", "tasks_from": "register"}}]}]
+        result = run_playbook(text, args=("-i", str(inventory)), diff=True, env={"NO_PROXY": "*", "no_proxy": "*"})
+        assert result.rc == 0, result.output
+        assert "ESTABLISH SSH CONNECTION" in result.output and "ESTABLISH LOCAL CONNECTION" not in result.output
+        assert_no_token(result, gitlab, token)
+        return result
+
+    def tokens_on_hosts():
+        return {name: (runner_table(path, "shared")["id"], runner_table(path, "shared")["token"])
+                for name, path in files.items()}
+
+    created = play()
+    assert writes(gitlab, 0) == [("POST", "/api/v4/user/runners")]
+    (runner,) = gitlab.runners().values()
+    assert set(tokens_on_hosts().values()) == {(runner["id"], runner["token"])}
+    assert "sbx-1" in created.output and "sbx-3" in created.output
+    mark = gitlab.mark()
+    play(rotate_within="7d")
+    assert writes(gitlab, mark) == [("POST", "/api/v4/runners/%d/reset_authentication_token" % runner["id"])]
+    rotated = gitlab.runners()[runner["id"]]["token"]
+    assert rotated != runner["token"] and set(tokens_on_hosts().values()) == {(runner["id"], rotated)}
+    mark = gitlab.mark()
+    again = play()
+    assert writes(gitlab, mark) == [] and "changed=0" in again.output

@@ -157,3 +157,53 @@ def test_alarm_ends_a_wait_that_no_socket_timeout_ends():
             time.sleep(5)
     assert time.monotonic() - started < 2
     time.sleep(0.2)  # the alarm was cancelled: nothing fires later
+
+
+def test_settings_changes_compare_only_declared_settings():
+    current = {"description": "build", "tag_list": ["linux", "docker"], "run_untagged": True, "locked": False,
+               "paused": False, "access_level": "not_protected", "maximum_timeout": None, "maintenance_note": None}
+    assert api.settings_changes({key: None for key in api.SETTINGS}, current) == {}
+    same = {"tag_list": ["docker, linux"], "paused": False, "description": "build", "maintenance_note": ""}
+    assert api.settings_changes(same, current) == {}
+    changed = {"tag_list": ["docker"], "paused": True, "maximum_timeout": 3600, "maintenance_note": "rack 4"}
+    assert api.settings_changes(changed, current) == {
+        "tag_list": (["docker", "linux"], ["docker"]), "paused": (False, True), "maximum_timeout": (None, 3600),
+        "maintenance_note": ("", "rack 4")}
+    assert api.settings_changes({"tag_list": []}, current) == {"tag_list": (["docker", "linux"], [])}
+
+
+def test_normal_tags_split_on_commas_as_gitlab_does():
+    assert api.normal_tags(["b, a", "c", " ", "a"]) == ["a", "b", "c"]
+    assert api.normal_tags(None) == []
+
+
+NOW = datetime.datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def manager(system_id, status):
+    return {"id": 1, "system_id": system_id, "status": status, "contacted_at": "2026-12-05T08:00:00.000Z"}
+
+
+def test_token_health_expired_is_certain_and_needs_no_manager():
+    health = api.token_health(NOW - datetime.timedelta(seconds=1), "s_000000000001", None, now=NOW)
+    assert health["state"] == "expired" and "2026-12-05T11:59:59Z" in health["reason"]
+    assert api.token_health(api.ZERO_TIME, None, None, now=NOW)["state"] == "unknown"  # never expires
+    assert api.token_health(NOW + datetime.timedelta(days=1), None, None, now=NOW)["state"] == "unknown"
+
+
+@pytest.mark.parametrize("managers, state, words", [
+    (None, "unknown", "managers"),
+    ([], "unknown", "no runner manager with this host's system_id"),
+    ([manager("s_000000000001", "online")], "ok", "within the last 2 hours"),
+    ([manager("s_000000000001", "offline"), manager("s_000000000002", "online")], "suspect", "s_000000000002"),
+    ([manager("s_000000000001", "stale"), manager("s_000000000002", "offline")], "unknown", "look the same"),
+])
+def test_token_health_from_this_hosts_manager(managers, state, words):
+    health = api.token_health(api.ZERO_TIME, "s_000000000001", managers, now=NOW)
+    assert health["state"] == state and words in health["reason"]
+    if state in ("ok", "suspect"):
+        assert health["manager"]["system_id"] == "s_000000000001"
+
+
+def test_token_health_without_system_id_says_so():
+    assert ".runner_system_id" in api.token_health(None, None, None, now=NOW)["reason"]

@@ -7,6 +7,7 @@ tests/functional/test_runner_registration.py against the stand-in."""
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 
@@ -88,3 +89,29 @@ def test_check_mode_preview_holds_no_token():
 def test_iso_of_expiry():
     assert module.iso(api.ZERO_TIME) is None
     assert module.iso(datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc)) == "2027-01-01T00:00:00Z"
+
+
+def test_settings_diff_shows_old_and_new_values_of_changed_settings_only():
+    diff = module.settings_diff(12, {"paused": (False, True), "tag_list": (["a"], ["a", "b"])})
+    assert diff["before"] == 'paused: false\ntag_list: ["a"]\n'
+    assert diff["after"] == 'paused: true\ntag_list: ["a", "b"]\n'
+    assert diff["before_header"] == diff["after_header"] == "GitLab runner 12 settings"
+
+
+def test_masked_diff_holds_the_file_and_the_settings_and_no_token():
+    new_text = TEXT.replace("id = 12", "id = 13")
+    both = module.masked_diff("/etc/gitlab-runner/config.toml", TEXT, new_text, 13, {"paused": (False, True)},
+                              {TOKEN})
+    assert [d["before_header"] for d in both] == ["/etc/gitlab-runner/config.toml", "GitLab runner 13 settings"]
+    assert TOKEN not in json.dumps(both) and "id = 13" in both[0]["after"]
+    settings_only = module.masked_diff("/x", TEXT, None, 13, {"paused": (False, True)}, {TOKEN})
+    assert settings_only["after"] == "paused: true\n"
+
+
+def test_host_system_id_is_read_next_to_config_toml_and_checked(tmp_path):
+    config = tmp_path / "config.toml"
+    assert module.host_system_id(str(config)) is None
+    (tmp_path / ".runner_system_id").write_text("s_0123456789ab\n")
+    assert module.host_system_id(str(config)) == "s_0123456789ab"
+    (tmp_path / ".runner_system_id").write_text("not a system id")
+    assert module.host_system_id(str(config)) is None
