@@ -609,6 +609,49 @@ def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backu
         os.close(dir_fd)
 
 
+class Update:
+    """What update_locked found and did: the file's text as last read, the last plan, whether the
+    file needed writing (`needed`), what `write` returned, and whether the directory was made private."""
+
+    def __init__(self, text, stat, planned, needed):
+        self.text, self.stat, self.planned, self.needed = text, stat, planned, needed
+        self.written = None
+        self.directory_fixed = False
+
+    @property
+    def changed(self):
+        return self.needed or self.directory_fixed
+
+
+def update_locked(path, plan, write, check_mode=False, dir_mode=0o700, uid=None, gid=None, private_directory=False):
+    """The one plan -> lock -> plan again -> write loop of every module that edits a file.
+
+    plan(text, stat) returns (planned, needed) for the file as it is now (text and stat None when it
+    does not exist). When it needs writing and this is no check mode, the directory is created
+    (dir_mode, uid/gid), made private when asked, the lock beside `path` is taken, and the file is read
+    and planned again on what is on disk then (another writer may have been first, and loses nothing);
+    write(text, stat, planned) then writes, usually with atomic_write. A private directory that is
+    wrong is a change of its own, fixed even when the file is right."""
+    directory = os.path.dirname(path)
+    fix_directory = directory_differs(private_directory, directory, dir_mode, uid, gid)
+    text, stat = read_text(path)
+    update = Update(text, stat, *plan(text, stat))
+    if check_mode or not (update.needed or fix_directory):
+        update.directory_fixed = fix_directory
+        return update
+    ensure_directory(directory, dir_mode, uid, gid)
+    if fix_directory:
+        set_attributes(directory, dir_mode, uid, gid)
+        update.directory_fixed = True
+    with locked(path, uid, gid):
+        text, stat = read_text(path)
+        update.text, update.stat = text, stat
+        update.planned, update.needed = plan(text, stat)
+        if update.needed:
+            update.written = write(text, stat, update.planned)
+    return update
+
+
 def remove(path):
     """Remove the file `path` (a symlink under its name is removed, never followed), its directory
     reached by the rule; False when there was nothing to remove."""
