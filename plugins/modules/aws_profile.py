@@ -239,7 +239,8 @@ def apply(module, kind, path, profile, settings, uid, gid):
         return (new, changes), text is None or new != text or files.attributes_differ(stat, FILE_MODE, uid, gid)
 
     def write(_text, stat, planned):
-        files.atomic_write(path, planned[0], stat=stat, mode=FILE_MODE, owner=uid, group=gid)
+        files.atomic_write(path, planned[0], stat=stat, mode=FILE_MODE, owner=uid, group=gid,
+                           selinux=module.selinux_enabled())
 
     update = files.update_locked(path, plan, write, module.check_mode, DIR_MODE, uid, gid,
                                  module.params["private_directory"] and state == "present")

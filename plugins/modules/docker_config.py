@@ -225,7 +225,8 @@ def run(module, path):
         return (current, new, changes, more), needs_writing(text, current, new, stat, uid, gid)
 
     def write(_text, stat, planned):
-        files.atomic_write(path, auth.dump_config_json(planned[1]), stat=stat, mode=FILE_MODE, owner=uid, group=gid)
+        files.atomic_write(path, auth.dump_config_json(planned[1]), stat=stat, mode=FILE_MODE, owner=uid, group=gid,
+                           selinux=module.selinux_enabled())
 
     update = files.update_locked(path, plan, write, module.check_mode, DIR_MODE, uid, gid,
                                  params["private_directory"])

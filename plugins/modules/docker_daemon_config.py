@@ -142,7 +142,8 @@ def run(module, path):
         return outcome, outcome["changed"]
 
     def write(_text, stat, outcome):
-        files.atomic_write(path, outcome["text"], stat=stat, mode=None if stat else NEW_FILE_MODE)
+        files.atomic_write(path, outcome["text"], stat=stat, mode=None if stat else NEW_FILE_MODE,
+                           selinux=module.selinux_enabled())
 
     update = files.update_locked(path, plan, write, module.check_mode, DIR_MODE)
     outcome = update.planned

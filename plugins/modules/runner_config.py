@@ -323,7 +323,8 @@ def apply(module, path, desired):
     def write(text, stat, planned):
         new_text = text if planned["owner_only"] else core.render_checked(planned, desired)
         backup_file = files.atomic_write(path, new_text, stat=stat, owner=uid, group=gid,
-                                         backup=module.params["backup"] and not planned["owner_only"])
+                                         backup=module.params["backup"] and not planned["owner_only"],
+                                         selinux=module.selinux_enabled())
         return new_text, backup_file
 
     update = files.update_locked(path, plan, write, module.check_mode, 0o700, uid, gid)
