@@ -328,10 +328,10 @@ def real_path(path):
 
 # --------------------------------------------------------------------------- files beside the target
 
-def _open_regular(dir_fd, real, name):
+def _open_regular(dir_fd, real, name, access=os.O_RDONLY):
     """(descriptor, fstat) of the regular file `name` in `dir_fd`, never through a link."""
     try:
-        fd = os.open(name, os.O_RDONLY | FILE_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, access | FILE_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
@@ -579,17 +579,8 @@ def _rewrite_in_place(dir_fd, real, name, data, mode, uid, gid):
     can be rewritten but not replaced. It is opened relative to its directory with O_NOFOLLOW, must be
     a lone regular file, gets its mode and owner before the new bytes, then is truncated, written and
     fsynced. Not atomic: a reader may see a short file for a moment (ansible's unsafe_writes)."""
-    try:
-        fd = os.open(name, os.O_WRONLY | FILE_FLAGS, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        raise FileError("refusing to follow %s: %s" % (os.path.join(real, name), _describe(dir_fd, name))) from exc
+    fd, _entry = _open_regular(dir_fd, real, name, os.O_WRONLY)
     with os.fdopen(fd, "wb") as handle:
-        entry = os.fstat(fd)
-        if not stat_module.S_ISREG(entry.st_mode):
-            raise FileError("refusing to use %s: not a regular file" % os.path.join(real, name))
-        _check_hard_link(os.path.join(real, name), entry, os.fstat(dir_fd))
         if uid != -1 or gid != -1:
             os.fchown(fd, uid, gid)
         os.fchmod(fd, mode)  # after fchown, which may clear mode bits; before the secrets go in
