@@ -239,7 +239,6 @@ backup_file:
 """
 
 import json
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
