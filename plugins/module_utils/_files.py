@@ -43,6 +43,7 @@ DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW 
 # O_NONBLOCK|O_NOCTTY: a FIFO or device planted under a file's name cannot hang or take over the run
 FILE_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 NOT_FOLLOWED = (errno.ELOOP, errno.ENOTDIR)  # what O_NOFOLLOW (with O_DIRECTORY) gives for a symlink
+SELINUX_XATTR = "security.selinux"  # where the kernel keeps a file's SELinux context
 
 
 class FileError(Exception):
@@ -327,10 +328,10 @@ def real_path(path):
 
 # --------------------------------------------------------------------------- files beside the target
 
-def _open_regular(dir_fd, real, name):
+def _open_regular(dir_fd, real, name, access=os.O_RDONLY):
     """(descriptor, fstat) of the regular file `name` in `dir_fd`, never through a link."""
     try:
-        fd = os.open(name, os.O_RDONLY | FILE_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, access | FILE_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
@@ -555,7 +556,41 @@ def _fsync_dir(dir_fd):
         os.close(fd)
 
 
-def _replace(dir_fd, real, name, text, mode, uid, gid, backup):
+def _selinux_context(dir_fd, real, name):
+    """The SELinux label of the file being replaced (the security.selinux attribute, what
+    lgetfilecon reads), read through a descriptor opened by the rule; None for a new file or a
+    file system without labels."""
+    try:
+        fd, _entry = _open_regular(dir_fd, real, name)
+    except FileNotFoundError:
+        return None
+    try:
+        return os.getxattr(fd, SELINUX_XATTR)
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.ENOTSUP):
+            return None
+        raise
+    finally:
+        os.close(fd)
+
+
+def _rewrite_in_place(dir_fd, real, name, data, mode, uid, gid):
+    """EBUSY from rename: `name` is a mount point (a config.toml bind-mounted into a container) that
+    can be rewritten but not replaced. It is opened relative to its directory with O_NOFOLLOW, must be
+    a lone regular file, gets its mode and owner before the new bytes, then is truncated, written and
+    fsynced. Not atomic: a reader may see a short file for a moment (ansible's unsafe_writes)."""
+    fd, _entry = _open_regular(dir_fd, real, name, os.O_WRONLY)
+    with os.fdopen(fd, "wb") as handle:
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)  # after fchown, which may clear mode bits; before the secrets go in
+        handle.truncate(0)
+        handle.write(data)
+        handle.flush()
+        os.fsync(fd)
+
+
+def _replace(dir_fd, real, name, text, mode, uid, gid, backup, selinux=False):
     """Write the temp file, copy the backup, rename over `name`; on failure remove what was created."""
     try:
         tmp, fd = _create_temp(dir_fd, name)
@@ -563,18 +598,29 @@ def _replace(dir_fd, real, name, text, mode, uid, gid, backup):
         raise FileError("cannot create a temporary file in %s: %s" % (real, exc.strerror or exc)) from exc
     created = [tmp]
     backup_file = None
+    data = text.encode("utf-8")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
             if uid != -1 or gid != -1:
                 os.fchown(handle.fileno(), uid, gid)
             os.fchmod(handle.fileno(), mode)
+            context = _selinux_context(dir_fd, real, name) if selinux else None
+            if context is not None:  # what atomic_move keeps; a new file gets the directory's default
+                os.setxattr(handle.fileno(), SELINUX_XATTR, context)
         if backup:
             backup_file = backup_name(name)
             _copy_private(dir_fd, real, name, backup_file, created)
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        try:
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            _rewrite_in_place(dir_fd, real, name, data, mode, uid, gid)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
     except BaseException as exc:
         for leftover in created:
             with contextlib.suppress(OSError):
@@ -588,12 +634,14 @@ def _replace(dir_fd, real, name, text, mode, uid, gid, backup):
     return os.path.join(real, backup_file) if backup_file else None
 
 
-def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backup=False):
+def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backup=False, selinux=False):
     """Replace `path` with `text` atomically; return the backup file name or None.
 
     `stat` is the stat of the file being replaced (its mode and owner are kept); a new file gets
     `mode` (default 0600). `owner`/`group` are numeric ids and win over the old ones. The new file is
-    renamed over the name, so nothing is ever written through a link under it.
+    renamed over the name, so nothing is ever written through a link under it. With `selinux`
+    (module.selinux_enabled()) the replaced file's SELinux context is kept, as atomic_move keeps it.
+    A file that cannot be replaced because it is a mount point is rewritten in place (EBUSY).
     """
     if mode is None:
         mode = (stat.st_mode & 0o7777) if stat else NEW_FILE_MODE
@@ -604,9 +652,52 @@ def atomic_write(path, text, stat=None, mode=None, owner=None, group=None, backu
     except OSError as exc:
         raise FileError("cannot write %s: %s" % (path, exc.strerror or exc)) from exc
     try:
-        return _replace(dir_fd, real, name, text, mode, uid, gid, backup and stat is not None)
+        return _replace(dir_fd, real, name, text, mode, uid, gid, backup and stat is not None, selinux)
     finally:
         os.close(dir_fd)
+
+
+class Update:
+    """What update_locked found and did: the file's text as last read, the last plan, whether the
+    file needed writing (`needed`), what `write` returned, and whether the directory was made private."""
+
+    def __init__(self, text, stat, planned, needed):
+        self.text, self.stat, self.planned, self.needed = text, stat, planned, needed
+        self.written = None
+        self.directory_fixed = False
+
+    @property
+    def changed(self):
+        return self.needed or self.directory_fixed
+
+
+def update_locked(path, plan, write, check_mode=False, dir_mode=0o700, uid=None, gid=None, private_directory=False):
+    """The one plan -> lock -> plan again -> write loop of every module that edits a file.
+
+    plan(text, stat) returns (planned, needed) for the file as it is now (text and stat None when it
+    does not exist). When it needs writing and this is no check mode, the directory is created
+    (dir_mode, uid/gid), made private when asked, the lock beside `path` is taken, and the file is read
+    and planned again on what is on disk then (another writer may have been first, and loses nothing);
+    write(text, stat, planned) then writes, usually with atomic_write. A private directory that is
+    wrong is a change of its own, fixed even when the file is right."""
+    directory = os.path.dirname(path)
+    fix_directory = directory_differs(private_directory, directory, dir_mode, uid, gid)
+    text, stat = read_text(path)
+    update = Update(text, stat, *plan(text, stat))
+    if check_mode or not (update.needed or fix_directory):
+        update.directory_fixed = fix_directory
+        return update
+    ensure_directory(directory, dir_mode, uid, gid)
+    if fix_directory:
+        set_attributes(directory, dir_mode, uid, gid)
+        update.directory_fixed = True
+    with locked(path, uid, gid):
+        text, stat = read_text(path)
+        update.text, update.stat = text, stat
+        update.planned, update.needed = plan(text, stat)
+        if update.needed:
+            update.written = write(text, stat, update.planned)
+    return update
 
 
 def remove(path):

@@ -20,6 +20,7 @@ import re
 import time
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _ecr as ecr
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _process as process
 
 CA_FILE = "ca.crt"
@@ -123,15 +124,11 @@ def expiry_problem(name, facts, now, warn_days, warnings):
     """Fail on an expired certificate, warn on one that expires within warn_days."""
     days = int((facts["not_after"] - now) // DAY)
     if facts["not_after"] <= now:
-        raise TrustError("%s (%s) expired on %s" % (name, facts["subject"], iso_date(facts["not_after"])))
+        raise TrustError("%s (%s) expired on %s" % (name, facts["subject"], ecr.format_time(facts["not_after"])))
     if days < warn_days:
         warnings.append("%s (%s) expires in %d days, on %s"
-                        % (name, facts["subject"], days, iso_date(facts["not_after"])))
+                        % (name, facts["subject"], days, ecr.format_time(facts["not_after"])))
     return days
-
-
-def iso_date(epoch):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def inspect_ca_bundle(openssl, text, now, warn_days, warnings):
@@ -176,7 +173,7 @@ def inspect_client_pair(openssl, cert_text, key_text, now, warn_days, warnings):
 def public_facts(facts):
     """What may be shown of a certificate: never key material."""
     return {"subject": facts["subject"], "fingerprint_sha256": facts["fingerprint"],
-            "not_after": iso_date(facts["not_after"]), "expires_in_days": facts["expires_in_days"]}
+            "not_after": ecr.format_time(facts["not_after"]), "expires_in_days": facts["expires_in_days"]}
 
 
 def pem_text(blocks):
@@ -265,4 +262,4 @@ def describe_certificate(openssl, block):
     facts = openssl.certificate(block)
     if facts is None or facts["not_after"] is None:
         return "unparsable certificate"
-    return "subject=%s sha256=%s notAfter=%s" % (facts["subject"], facts["fingerprint"], iso_date(facts["not_after"]))
+    return "subject=%s sha256=%s notAfter=%s" % (facts["subject"], facts["fingerprint"], ecr.format_time(facts["not_after"]))

@@ -175,7 +175,6 @@ credentials_path:
 """
 
 import contextlib
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -229,31 +228,24 @@ def wanted_edits(params):
     return edits
 
 
-def plan(module, kind, path, profile, settings, uid, gid):
-    """(text, stat, new text, changes, whether to write) of one file as it is now."""
-    state = module.params["state"]
-    text, stat = files.read_text(path)
-    new, changes = profiles.edit(text, kind, profile, settings, state)
-    if state == "absent":
-        return text, stat, new, changes, bool(changes)
-    write = text is None or new != text or files.attributes_differ(stat, FILE_MODE, uid, gid)
-    return text, stat, new, changes, write
-
-
 def apply(module, kind, path, profile, settings, uid, gid):
     """Edit one file (or only plan it in check mode); return (before, after, changes, changed)."""
-    directory = os.path.dirname(path)
-    fix_directory = module.params["state"] == "present" and files.directory_differs(module.params["private_directory"], directory, DIR_MODE, uid, gid)
-    text, stat, new, changes, write = plan(module, kind, path, profile, settings, uid, gid)
-    if (write or fix_directory) and not module.check_mode:
-        files.ensure_directory(directory, DIR_MODE, uid, gid)
-        if fix_directory:
-            files.set_attributes(directory, DIR_MODE, uid, gid)
-        with files.locked(path, uid, gid):
-            text, stat, new, changes, write = plan(module, kind, path, profile, settings, uid, gid)
-            if write:
-                files.atomic_write(path, new, stat=stat, mode=FILE_MODE, owner=uid, group=gid)
-    return text, new, changes, write or fix_directory
+    state = module.params["state"]
+
+    def plan(text, stat):
+        new, changes = profiles.edit(text, kind, profile, settings, state)
+        if state == "absent":
+            return (new, changes), bool(changes)
+        return (new, changes), text is None or new != text or files.attributes_differ(stat, FILE_MODE, uid, gid)
+
+    def write(_text, stat, planned):
+        files.atomic_write(path, planned[0], stat=stat, mode=FILE_MODE, owner=uid, group=gid,
+                           selinux=module.selinux_enabled())
+
+    update = files.update_locked(path, plan, write, module.check_mode, DIR_MODE, uid, gid,
+                                 module.params["private_directory"] and state == "present")
+    new, changes = update.planned
+    return update.text, new, changes, update.changed
 
 
 def run(module, edits, paths):

@@ -177,8 +177,6 @@ path:
   sample: /root/.docker/config.json
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
@@ -208,13 +206,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def plan(text, module, entries, keep):
-    current = auth.parse_config_json(auth.strip_bom(text)[0])
-    params = module.params
-    return current, auth.plan_config_json(current, entries, params["creds_store"], params["allow_creds_store"],
-                                          params["exclusive"], keep)
-
-
 def needs_writing(text, current, new, stat, uid, gid):
     """A missing file, new content, a BOM to drop, or the wrong mode or owner."""
     return (text is None or new != current or auth.strip_bom(text)[1]
@@ -222,27 +213,27 @@ def needs_writing(text, current, new, stat, uid, gid):
 
 
 def run(module, path):
-    entries, warnings = auth.build_registry_entries(module.params["registries"])
-    keep = auth.normalize_keep(module.params["keep_auths"], "keep_auths")
-    uid, gid = files.resolve_ids(module.params["owner"], module.params["group"])
-    directory = os.path.dirname(path)
-    fix_directory = files.directory_differs(module.params["private_directory"], directory, DIR_MODE, uid, gid)
-    text, stat = files.read_text(path)
-    current, (new, changes, more) = plan(text, module, entries, keep)
-    changed = needs_writing(text, current, new, stat, uid, gid)
-    if (changed or fix_directory) and not module.check_mode:
-        files.ensure_directory(directory, DIR_MODE, uid, gid)
-        if fix_directory:
-            files.set_attributes(directory, DIR_MODE, uid, gid)
-        with files.locked(path, uid, gid):
-            text, stat = files.read_text(path)
-            current, (new, changes, more) = plan(text, module, entries, keep)
-            changed = needs_writing(text, current, new, stat, uid, gid)
-            if changed:
-                files.atomic_write(path, auth.dump_config_json(new), stat=stat, mode=FILE_MODE, owner=uid, group=gid)
-    if auth.strip_bom(text)[1]:
+    params = module.params
+    entries, warnings = auth.build_registry_entries(params["registries"])
+    keep = auth.normalize_keep(params["keep_auths"], "keep_auths")
+    uid, gid = files.resolve_ids(params["owner"], params["group"])
+
+    def plan(text, stat):
+        current = auth.parse_config_json(auth.strip_bom(text)[0])
+        new, changes, more = auth.plan_config_json(current, entries, params["creds_store"],
+                                                   params["allow_creds_store"], params["exclusive"], keep)
+        return (current, new, changes, more), needs_writing(text, current, new, stat, uid, gid)
+
+    def write(_text, stat, planned):
+        files.atomic_write(path, auth.dump_config_json(planned[1]), stat=stat, mode=FILE_MODE, owner=uid, group=gid,
+                           selinux=module.selinux_enabled())
+
+    update = files.update_locked(path, plan, write, module.check_mode, DIR_MODE, uid, gid,
+                                 params["private_directory"])
+    current, new, changes, more = update.planned
+    if auth.strip_bom(update.text)[1]:
         more.append(auth.BOM_DROPPED % path)
-    return dict(changed=changed or fix_directory, changes=changes, before=current if text is not None else None,
+    return dict(changed=update.changed, changes=changes, before=current if update.text is not None else None,
                 after=new, warnings=warnings + more)
 
 

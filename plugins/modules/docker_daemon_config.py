@@ -115,8 +115,6 @@ path:
   sample: /etc/docker/daemon.json
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _daemon_json as daemon_json
@@ -135,23 +133,21 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def plan(module, text):
-    params = module.params
-    return daemon_json.plan(text, params["registry_mirrors"], params["insecure_registries"],
-                            params["allow_insecure"], params["settings"])
-
-
 def run(module, path):
-    text, _stat = files.read_text(path)
-    outcome = plan(module, text)
-    if outcome["changed"] and not module.check_mode:
-        files.ensure_directory(os.path.dirname(path), DIR_MODE)
-        with files.locked(path):
-            text, stat = files.read_text(path)  # again under the lock: another writer may have been first
-            outcome = plan(module, text)
-            if outcome["changed"]:
-                files.atomic_write(path, outcome["text"], stat=stat, mode=None if stat else NEW_FILE_MODE)
-    outcome["before"] = text or ""
+    params = module.params
+
+    def plan(text, _stat):
+        outcome = daemon_json.plan(text, params["registry_mirrors"], params["insecure_registries"],
+                                   params["allow_insecure"], params["settings"])
+        return outcome, outcome["changed"]
+
+    def write(_text, stat, outcome):
+        files.atomic_write(path, outcome["text"], stat=stat, mode=None if stat else NEW_FILE_MODE,
+                           selinux=module.selinux_enabled())
+
+    update = files.update_locked(path, plan, write, module.check_mode, DIR_MODE)
+    outcome = update.planned
+    outcome["before"] = update.text or ""
     return outcome
 
 

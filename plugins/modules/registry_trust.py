@@ -213,7 +213,7 @@ def status(current, wanted):
     return "removed" if not wanted else "updated"
 
 
-def apply(directory, wanted):
+def apply(directory, wanted, selinux):
     """Write and remove under a lock beside the directory (in certs.d itself: nothing the daemon reads)."""
     files.ensure_directory(os.path.dirname(directory), trust.DIR_MODE)
     with files.locked(directory):
@@ -222,7 +222,7 @@ def apply(directory, wanted):
         if writes:
             files.ensure_directory(directory, trust.DIR_MODE)
         for name, text, mode in sorted(writes, key=lambda item: WRITE_ORDER.index(item[0])):
-            files.atomic_write(os.path.join(directory, name), text, mode=mode)
+            files.atomic_write(os.path.join(directory, name), text, mode=mode, selinux=selinux)
         for name in sorted(removals, key=WRITE_ORDER.index, reverse=True):
             files.remove(os.path.join(directory, name))
         if not wanted:
@@ -244,7 +244,7 @@ def run(module, openssl):
             before.append("%s/\n%s" % (directory, trust.describe_files(openssl, current)))
             after.append("%s/\n%s" % (directory, trust.describe_files(openssl, wanted)))
         if not module.check_mode:
-            apply(directory, wanted)
+            apply(directory, wanted, module.selinux_enabled())
     certificates = {key: entry["certificates"] for key, entry in entries.items() if entry["state"] == "present"}
     return dict(changes=changes, certificates=certificates, warnings=warnings, before=before, after=after)
 

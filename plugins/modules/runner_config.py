@@ -239,7 +239,6 @@ backup_file:
 """
 
 import json
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -314,24 +313,24 @@ def apply(module, path, desired):
     A change is planned again under the lock on what is on disk then, so concurrent calls lose nothing.
     """
     uid, gid = files.resolve_ids(module.params["owner"], module.params["group"])
-    text, stat = files.read_text(path)
-    planned = core.plan(text, desired)
-    note_owner(planned, stat, uid, gid)
-    new_text = backup_file = None
-    if planned["changed"] and module.check_mode:
-        if module._diff:
-            new_text = core.render_checked(planned, desired)
-    elif planned["changed"]:
-        files.ensure_directory(os.path.dirname(path), 0o700, uid, gid)
-        with files.locked(path, uid, gid):
-            text, stat = files.read_text(path)
-            planned = core.plan(text, desired)
-            note_owner(planned, stat, uid, gid)
-            if planned["changed"]:
-                new_text = text if planned["owner_only"] else core.render_checked(planned, desired)
-                backup_file = files.atomic_write(path, new_text, stat=stat, owner=uid, group=gid,
-                                                 backup=module.params["backup"] and not planned["owner_only"])
-    return text, planned, new_text, backup_file
+
+    def plan(text, stat):
+        planned = core.plan(text, desired)
+        note_owner(planned, stat, uid, gid)
+        return planned, planned["changed"]
+
+    def write(text, stat, planned):
+        new_text = text if planned["owner_only"] else core.render_checked(planned, desired)
+        backup_file = files.atomic_write(path, new_text, stat=stat, owner=uid, group=gid,
+                                         backup=module.params["backup"] and not planned["owner_only"],
+                                         selinux=module.selinux_enabled())
+        return new_text, backup_file
+
+    update = files.update_locked(path, plan, write, module.check_mode, 0o700, uid, gid)
+    new_text, backup_file = update.written or (None, None)
+    if update.needed and module.check_mode and module._diff:
+        new_text = core.render_checked(update.planned, desired)
+    return update.text, update.planned, new_text, backup_file
 
 
 def note_owner(planned, stat, uid, gid):

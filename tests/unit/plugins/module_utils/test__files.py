@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import stat
@@ -355,3 +356,122 @@ def test_a_user_running_the_module_itself_still_follows_its_own_links(box):
     assert done.returncode == 0, done.stderr
     real = os.path.join(box.home, "dotfiles", "docker", "config.json")
     assert done.stdout.strip() == real and open(real).read() == "{}" and os.stat(real).st_uid == box.uid
+
+
+# ------------------------------------------------------------------ update_locked: the one write loop
+
+def test_update_locked_in_check_mode_plans_once_and_writes_nothing(tmp_path):
+    target = tmp_path / "sub" / "c.toml"
+    calls = []
+    update = files.update_locked(str(target), lambda text, stat: (calls.append(text) or "planned", True),
+                                 lambda text, stat, planned: pytest.fail("written in check mode"), check_mode=True)
+    assert (update.changed, update.planned, update.text, calls) == (True, "planned", None, [None])
+    assert not (tmp_path / "sub").exists()  # no directory, no lock file
+
+
+def test_update_locked_plans_again_under_the_lock_on_what_is_on_disk_then(tmp_path):
+    target = tmp_path / "c.toml"
+    target.write_text("old\n")
+    seen = []
+
+    def plan(text, stat):
+        seen.append(text)
+        if len(seen) == 1:
+            target.write_text("another writer was first\n")  # between the unlocked plan and the lock
+        return text + "mine\n", True
+
+    def write(text, stat, planned):
+        files.atomic_write(str(target), planned, stat=stat)
+        return "written"
+
+    update = files.update_locked(str(target), plan, write)
+    assert seen == ["old\n", "another writer was first\n"]
+    assert target.read_text() == "another writer was first\nmine\n"
+    assert (update.written, update.text, update.changed) == ("written", "another writer was first\n", True)
+
+
+def test_update_locked_fixes_a_private_directory_also_when_the_file_is_right(tmp_path):
+    directory = tmp_path / "d"
+    directory.mkdir(mode=0o755)
+    os.chmod(directory, 0o755)
+    (directory / "c").write_text("same\n")
+    update = files.update_locked(str(directory / "c"), lambda text, stat: (text, False),
+                                 lambda *args: pytest.fail("nothing to write"), private_directory=True)
+    assert (update.changed, update.needed, update.directory_fixed) == (True, False, True)
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+
+
+# ------------------------------------------------------------------ what atomic_move gives, kept by fd
+
+class FakeModule:
+    """Stands in for AnsibleModule: SELinux is not enabled on the test machine, so selinux_enabled()
+    is faked; the context itself is the real security.selinux attribute, which root can set on ext4
+    and tmpfs also without SELinux (the kernel stores it as any other attribute)."""
+
+    def selinux_enabled(self):
+        return True
+
+
+def _label(path):
+    try:
+        return os.getxattr(path, files.SELINUX_XATTR, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setting a security.* attribute needs root")
+def test_the_selinux_context_of_the_replaced_file_is_kept(tmp_path):
+    target = tmp_path / "config.toml"
+    target.write_text("old\n")
+    context = b"system_u:object_r:container_file_t:s0:c1,c2\x00"
+    os.setxattr(str(target), files.SELINUX_XATTR, context)
+    old_inode = os.stat(target).st_ino
+    files.atomic_write(str(target), "new\n", stat=os.stat(target), selinux=FakeModule().selinux_enabled())
+    assert target.read_text() == "new\n" and os.stat(target).st_ino != old_inode  # replaced, not rewritten
+    assert _label(target) == context
+    files.atomic_write(str(target), "newer\n", stat=os.stat(target))  # selinux off: nothing copied
+    assert _label(target) is None
+
+
+def _busy_rename(monkeypatch, before=None):
+    """os.rename over an existing name fails with EBUSY, as for a file bind-mounted into a container."""
+    real_rename = os.rename
+
+    def rename(src, dst, *args, **kwargs):
+        if before:
+            before()
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+
+    monkeypatch.setattr(os, "rename", rename)
+    return real_rename
+
+
+def test_ebusy_rewrites_the_file_in_place_with_its_content_and_mode(tmp_path, monkeypatch):
+    target = tmp_path / "config.toml"
+    target.write_text("old and longer than the new text\n")
+    os.chmod(target, 0o644)
+    inode = os.stat(target).st_ino
+    _busy_rename(monkeypatch)
+    files.atomic_write(str(target), "new\n", stat=os.stat(target), mode=0o600)
+    assert target.read_text() == "new\n"
+    assert os.stat(target).st_ino == inode  # the same file, as a bind mount needs
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]  # the temp file is gone
+
+
+def test_ebusy_never_rewrites_through_a_link_planted_meanwhile(tmp_path, monkeypatch):
+    target = tmp_path / "config.toml"
+    target.write_text("old\n")
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    os.chmod(victim, 0o644)
+
+    def plant():
+        os.unlink(target)
+        os.symlink(victim, target)
+
+    _busy_rename(monkeypatch, before=plant)
+    with pytest.raises(files.FileError, match="refusing to follow .*config.toml"):
+        files.atomic_write(str(target), "secret\n", stat=os.stat(target), mode=0o600)
+    assert victim.read_text() == "root's file\n" and stat.S_IMODE(os.stat(victim).st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "victim"]  # no temp file left
