@@ -25,6 +25,7 @@ PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "rotate_ecr_auth.yml")
 UTC = datetime.timezone.utc
 OTHER_HELPER_HOST = "999999999999.dkr.ecr.us-east-1.amazonaws.com"
 CI_SECRET = "ci-registry-Secret-42"
+ECR_TOKENS = "runnerkit.gitlab_runner.ecr_tokens : "  # the role that reads, fetches and remembers the tokens
 
 # site.yml itself, on localhost as a member of gitlab_runners: the wiring of the rotation's variables into the
 # roles (keep_auths) is the playbook's, not the roles' defaults.
@@ -118,10 +119,10 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     mark = moto.mark()
     run = rotate(diff=True)
     assert len(moto.calls(mark, "GetAuthorizationToken")) == 1
-    assert changed(run) == ["Create the state directory (0700)",
-                            "Put the tokens into the runner user's config.json",
+    assert changed(run) == ["Put the tokens into the runner user's config.json",
                             "Put the tokens into the runners' DOCKER_AUTH_CONFIG",
-                            "Remember the tokens in use, their expiry and the targets (0600)"]
+                            ECR_TOKENS + "Create the state directory (0700)",
+                            ECR_TOKENS + "Remember the tokens in use, their expiry and the targets (0600)"]
     token_one = mh.token_auth("token-one")
     assert json.loads(config_json.read_text()) == {
         "auths": {"other.example.com": {"auth": _b64("u", "p")}, ECR_HOST: {"auth": token_one}},
@@ -145,7 +146,7 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     mark = moto.mark()
     run = rotate()
     assert moto.calls(mark) == [] and changed(run) == []
-    assert run.result("Fetch fresh ECR tokens when those in use expire within renew_before")["changed"] is False
+    assert run.result(ECR_TOKENS + "Fetch fresh ECR tokens when those in use expire within renew_before")["changed"] is False
     assert (config_toml.read_text(), config_json.read_text(), state_file.read_text()) == first
 
     # 3. An hour before the stored tokens expire (per the state file): new tokens, and only they change.
@@ -157,14 +158,14 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     run = rotate(check=True)
     assert changed(run) == ["Put the tokens into the runner user's config.json",
                             "Put the tokens into the runners' DOCKER_AUTH_CONFIG",
-                            "Remember the tokens in use, their expiry and the targets (0600)"]
+                            ECR_TOKENS + "Remember the tokens in use, their expiry and the targets (0600)"]
     assert (config_toml.read_text(), config_json.read_text(), state_file.read_text()) == before
     mark = moto.mark()
     run = rotate(diff=True)
     assert len(moto.calls(mark, "GetAuthorizationToken")) == 1
     assert changed(run) == ["Put the tokens into the runner user's config.json",
                             "Put the tokens into the runners' DOCKER_AUTH_CONFIG",
-                            "Remember the tokens in use, their expiry and the targets (0600)"]
+                            ECR_TOKENS + "Remember the tokens in use, their expiry and the targets (0600)"]
     token_two = mh.token_auth("token-two")
     assert config_toml.read_text() == first[0].replace(token_one, token_two)
     assert config_json.read_text() == first[1].replace(token_one, token_two)
