@@ -25,16 +25,13 @@ PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "rotate_ecr_auth.yml")
 UTC = datetime.timezone.utc
 OTHER_HELPER_HOST = "999999999999.dkr.ecr.us-east-1.amazonaws.com"
 CI_SECRET = "ci-registry-Secret-42"
+ECR_TOKENS = "runnerkit.gitlab_runner.ecr_tokens : "  # the role that reads, fetches and remembers the tokens
 
-# The roles of site.yml that write credentials, on localhost (credential_helpers installs packages).
-SITE_ROLES = """\
-- hosts: localhost
-  gather_facts: true
-  gather_subset: ["!all", "min"]
-  roles:
-    - runnerkit.gitlab_runner.docker_config
-    - runnerkit.gitlab_runner.runner
-"""
+# site.yml itself, on localhost as a member of gitlab_runners: the wiring of the rotation's variables into the
+# roles (keep_auths) is the playbook's, not the roles' defaults.
+SITE = "- import_playbook: %s\n" % os.path.join(REPO_ROOT, "playbooks", "site.yml")
+INVENTORY = "gitlab_runners:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+
 
 CONFIG_TOML = """\
 concurrent = 4
@@ -122,10 +119,10 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     mark = moto.mark()
     run = rotate(diff=True)
     assert len(moto.calls(mark, "GetAuthorizationToken")) == 1
-    assert changed(run) == ["Create the state directory (0700)",
-                            "Put the tokens into the runner user's config.json",
+    assert changed(run) == ["Put the tokens into the runner user's config.json",
                             "Put the tokens into the runners' DOCKER_AUTH_CONFIG",
-                            "Remember the tokens in use, their expiry and the targets (0600)"]
+                            ECR_TOKENS + "Create the state directory (0700)",
+                            ECR_TOKENS + "Remember the tokens in use, their expiry and the targets (0600)"]
     token_one = mh.token_auth("token-one")
     assert json.loads(config_json.read_text()) == {
         "auths": {"other.example.com": {"auth": _b64("u", "p")}, ECR_HOST: {"auth": token_one}},
@@ -149,7 +146,7 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     mark = moto.mark()
     run = rotate()
     assert moto.calls(mark) == [] and changed(run) == []
-    assert run.result("Fetch fresh ECR tokens when those in use expire within renew_before")["changed"] is False
+    assert run.result(ECR_TOKENS + "Fetch fresh ECR tokens when those in use expire within renew_before")["changed"] is False
     assert (config_toml.read_text(), config_json.read_text(), state_file.read_text()) == first
 
     # 3. An hour before the stored tokens expire (per the state file): new tokens, and only they change.
@@ -161,14 +158,14 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     run = rotate(check=True)
     assert changed(run) == ["Put the tokens into the runner user's config.json",
                             "Put the tokens into the runners' DOCKER_AUTH_CONFIG",
-                            "Remember the tokens in use, their expiry and the targets (0600)"]
+                            ECR_TOKENS + "Remember the tokens in use, their expiry and the targets (0600)"]
     assert (config_toml.read_text(), config_json.read_text(), state_file.read_text()) == before
     mark = moto.mark()
     run = rotate(diff=True)
     assert len(moto.calls(mark, "GetAuthorizationToken")) == 1
     assert changed(run) == ["Put the tokens into the runner user's config.json",
                             "Put the tokens into the runners' DOCKER_AUTH_CONFIG",
-                            "Remember the tokens in use, their expiry and the targets (0600)"]
+                            ECR_TOKENS + "Remember the tokens in use, their expiry and the targets (0600)"]
     token_two = mh.token_auth("token-two")
     assert config_toml.read_text() == first[0].replace(token_one, token_two)
     assert config_json.read_text() == first[1].replace(token_one, token_two)
@@ -186,15 +183,18 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     assert json.loads(config_json.read_text())["auths"][ECR_HOST] == {"auth": token_two}
     assert config_toml.read_text() == second
 
-    # 5. site.yml's docker_config and runner roles, run from the same inventory, keep the rotated tokens
+    # 5. site.yml, run from the same inventory, keeps the rotated tokens
     #    (even with docker_config_exclusive) and report no change; told to keep nothing, they drop them,
     #    and the next rotation puts them back.
     third = (config_toml.read_text(), config_json.read_text())
     site_vars = dict(extra_vars, docker_config_path=str(config_json), docker_config_exclusive=True,
                      docker_config_registries=[{"registry": "other.example.com", "auth": _b64("u", "p")}])
 
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(INVENTORY)
+
     def site(**overrides):
-        run = run_playbook(SITE_ROLES, dict(site_vars, **overrides), diff=True)
+        run = run_playbook(SITE, dict(site_vars, **overrides), args=("-i", str(inventory)), diff=True)
         assert run.rc == 0, run.output
         runs.append(run)
         return run
@@ -210,6 +210,13 @@ def test_rotation_only_near_expiry_only_the_tokens_change(moto, aws_certs, run_p
     mark = moto.mark()
     run = rotate()
     assert moto.calls(mark) == [] and (config_toml.read_text(), config_json.read_text()) == third
+    # The same told by the inventory (below the role parameters site.yml wires): the inventory's value wins.
+    inventory.write_text(INVENTORY + "      runner_keep_auths: {}\n      docker_config_keep_auths: []\n")
+    run = site()
+    assert ECR_HOST not in json.loads(config_json.read_text())["auths"]
+    assert ECR_HOST not in _docker_auth_config(config_toml, "docker-build")["auths"]
+    run = rotate()
+    assert (config_toml.read_text(), config_json.read_text()) == third
 
     # No token or password in any form, in any run's -vvv (--diff) output or in what callbacks got.
     for run in runs:
