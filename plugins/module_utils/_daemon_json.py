@@ -17,6 +17,7 @@ import math
 import re
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 MIRRORS = "registry-mirrors"
 INSECURE = "insecure-registries"
@@ -86,8 +87,9 @@ def validate_mirrors(mirrors):
     """Mirror URLs as dockerd accepts them: http(s)://host[:port][/path], no credentials, no query."""
     for index, mirror in enumerate(mirrors):
         if not isinstance(mirror, str) or not MIRROR_URL.match(mirror):
+            shown = secrets.mask(mirror, secrets.shape_secrets(mirror)) if isinstance(mirror, str) else mirror
             raise DaemonConfigError("registry_mirrors[%d]: %r is not an http(s)://host[:port] URL without user "
-                                    "info, query or fragment, which dockerd requires of a mirror" % (index, mirror))
+                                    "info, query or fragment, which dockerd requires of a mirror" % (index, shown))
 
 
 def wanted_keys(mirrors, insecure, allow_insecure, settings):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
-"""A fixed-width text table of runner_auth_info rows, for logs (CLI and AWX job output)."""
+"""runner_auth_info rows as a fixed-width text table (CLI and AWX job output), Markdown or HTML (audit reports)."""
 
 from __future__ import annotations
 

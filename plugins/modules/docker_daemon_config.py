@@ -115,6 +115,8 @@ path:
   sample: /etc/docker/daemon.json
 """
 
+import json
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _daemon_json as daemon_json
@@ -153,6 +155,8 @@ def run(module, path):
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    # a mirror or proxy URL with user info is masked in every result, failures included
+    secrets.no_log(module, secrets.shape_secrets(json.dumps(module.params, ensure_ascii=False)))
     path = module.params["path"]
     try:
         path = files.real_path(path)

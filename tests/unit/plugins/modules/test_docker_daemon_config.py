@@ -110,6 +110,13 @@ def test_refusals_leave_the_file_unchanged(tmp_path, capsys, text, args, message
     assert path.read_text() == text
 
 
+def test_a_mirror_with_user_info_is_refused_without_showing_its_password(daemon_file, capsys):
+    code, result = run({"path": str(daemon_file), "registry_mirrors": ["https://u:M1rrorPassw0rd@m.example.com"]},
+                       capsys)
+    assert code == 1 and "https://u:********@m.example.com" in result["msg"], result
+    assert "M1rrorPassw0rd" not in json.dumps(result) and daemon_file.read_text() == TAB_FILE
+
+
 def test_diff_masks_proxy_credentials(tmp_path, capsys):
     path = tmp_path / "daemon.json"
     path.write_text('{"proxies": {"http-proxy": "http://proxyuser:Pr0xyPassw0rd@proxy.example.com:3128"}}\n')
