@@ -25,7 +25,8 @@ def _kind(value):
 def pinned_runners(config_text, rows, keep_tag=True, runners=None):
     """config.toml text + runner_auth_info images (probed) -> {runners, pins, skipped} for runner_config."""
     if not isinstance(config_text, str):
-        raise AnsibleFilterError("pinned_runners: expected the config.toml text, got %s (give it the file's text, e.g. from slurp | b64decode)" % _kind(config_text))
+        raise AnsibleFilterError("pinned_runners: expected the config.toml text, got %s (give it the file's text, "
+                                 "e.g. from slurp | b64decode)" % _kind(config_text))
     if not isinstance(rows, list):
         raise AnsibleFilterError("pinned_runners: expected the images list of runner_auth_info")
     try:
