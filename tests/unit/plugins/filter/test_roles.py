@@ -19,8 +19,8 @@ def test_keep_auths_are_added_to_the_runners_that_manage_docker_auth_config():
                {"name": "c", "docker_auth_config": {}},
                {"name": "d", "docker_auth_config": {"auths": {}}}]
     out = runners_keep_auths(runners, {"a": [ECR, "new", "new"], "b": [ECR], "c": [ECR]})
-    assert out[0] == {"name": "a", "docker_auth_config": {"auths": {"r": {"auth": "x"}},
-                                                           "keep_auths": ["own", ECR, "new"]}}
+    assert out[0] == {"name": "a",
+                      "docker_auth_config": {"auths": {"r": {"auth": "x"}}, "keep_auths": ["own", ECR, "new"]}}
     assert out[1] is runners[1] and out[3] is runners[3]
     assert out[2] == {"name": "c", "docker_auth_config": {"keep_auths": [ECR]}}
     assert runners[0]["docker_auth_config"]["keep_auths"] == ["own", ECR]  # the input is not changed
