@@ -188,14 +188,7 @@ DIR_MODE = 0o700
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
-    registries=dict(type="list", elements="dict", default=[], options=dict(
-        registry=dict(type="str", required=True),
-        username=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        auth=dict(type="str", no_log=True),
-        helper=dict(type="str"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )),
+    registries=dict(type="list", elements="dict", default=[], options=auth.REGISTRY_ENTRY_OPTIONS),
     creds_store=dict(type="str"),
     allow_creds_store=dict(type="bool", default=False),
     exclusive=dict(type="bool", default=False),

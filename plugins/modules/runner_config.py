@@ -92,16 +92,58 @@ options:
         description:
           - Registry credentials written as exactly one C(DOCKER_AUTH_CONFIG=) entry of C(environment), holding
             compact JSON with sorted keys. An existing entry counts as equal when its JSON means the same.
+          - Give the registries as O(runners[].docker_auth_config.registries), the list
+            M(runnerkit.gitlab_runner.docker_config) takes. The older form, a mapping in
+            O(runners[].docker_auth_config.auths) and O(runners[].docker_auth_config.credHelpers), keeps working;
+            one runner takes one form or the other.
           - Note that runner-level C(environment) entries are visible to every job of the runner.
         type: dict
         suboptions:
+          registries:
+            description:
+              - One entry per registry, the same entries as O(runnerkit.gitlab_runner.docker_config#module:registries)
+                with the same checks and registry key normalization. Static credentials become an C(auths) entry
+                holding the base64 C(auth), a helper a C(credHelpers) entry.
+              - The variable is written whole, so an entry with O(runners[].docker_auth_config.registries[].state=absent)
+                is simply left out of it.
+            type: list
+            elements: dict
+            suboptions:
+              registry:
+                description: C(host[:port]) or C(host[:port]/namespace), exactly as images name it (ports must match).
+                type: str
+                required: true
+              username:
+                description: User name for static credentials; not secret, so shown in output.
+                type: str
+              password:
+                description: Password or token for static credentials.
+                type: str
+              auth:
+                description:
+                  - The base64 of C(user:password), instead of O(runners[].docker_auth_config.registries[].username) and
+                    O(runners[].docker_auth_config.registries[].password).
+                type: str
+              helper:
+                description:
+                  - A credential helper name such as C(ecr-login); the binary C(docker-credential-<helper>) must be on
+                    the PATH of the runner process.
+                type: str
+              state:
+                description: V(absent) leaves the registry out.
+                type: str
+                choices: [present, absent]
+                default: present
           auths:
             description:
+              - The older form of O(runners[].docker_auth_config.registries) for static credentials.
               - Registry (C(host[:port]) or C(host[:port]/namespace)) to C({username, password}) or C({auth}).
                 C(username)/C(password) become the base64 C(auth) the runner expects.
             type: dict
           credHelpers:
-            description: Registry to helper name, for example C(ecr-login) for C(docker-credential-ecr-login).
+            description:
+              - The older form of O(runners[].docker_auth_config.registries) for helpers.
+              - Registry to helper name, for example C(ecr-login) for C(docker-credential-ecr-login).
             type: dict
           credsStore:
             description:
@@ -110,8 +152,9 @@ options:
           keep_auths:
             description:
               - Registries whose C(auths) entry in the C(DOCKER_AUTH_CONFIG) already in the file is kept as it is
-                when O(runners[].docker_auth_config.auths) does not set it and
-                O(runners[].docker_auth_config.credHelpers) does not map it, for tokens another job renews
+                when neither O(runners[].docker_auth_config.registries) nor
+                O(runners[].docker_auth_config.auths) and O(runners[].docker_auth_config.credHelpers) set it,
+                for tokens another job renews
                 (C(playbooks/rotate_ecr_auth.yml)). Nothing is kept for a registry the file does not hold.
             type: list
             elements: str
@@ -179,12 +222,12 @@ EXAMPLES = r"""
         feature_flags:
           FF_USE_FASTZIP: true
         docker_auth_config:
-          auths:
-            "my.registry.tld:5000":
+          registries:
+            - registry: "my.registry.tld:5000"
               username: ci
               password: "{{ vault_registry_password }}"
-          credHelpers:
-            "123456789012.dkr.ecr.eu-west-1.amazonaws.com": ecr-login
+            - registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+              helper: ecr-login
         environment:
           HTTP_PROXY: "http://proxy:3128"
 
@@ -203,9 +246,19 @@ EXAMPLES = r"""
     runners:
       - name: docker-build
         docker_auth_config:
+          registries:
+            - {registry: "my.registry.tld:5000", username: ci, password: "{{ vault_registry_password }}"}
+          keep_auths: [123456789012.dkr.ecr.eu-west-1.amazonaws.com]
+
+- name: The older form of the same credentials, a mapping of registry to entry (keeps working)
+  runnerkit.gitlab_runner.runner_config:
+    runners:
+      - name: docker-build
+        docker_auth_config:
           auths:
             "my.registry.tld:5000": {username: ci, password: "{{ vault_registry_password }}"}
-          keep_auths: [123456789012.dkr.ecr.eu-west-1.amazonaws.com]
+          credHelpers:
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com": ecr-login
 
 - name: Remove a runner
   runnerkit.gitlab_runner.runner_config:
@@ -243,6 +296,7 @@ import json
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
@@ -253,6 +307,7 @@ RUNNER_OPTIONS = dict(
     network_per_build=dict(type="bool"),
     feature_flags=dict(type="dict"),
     docker_auth_config=dict(type="dict", options=dict(
+        registries=dict(type="list", elements="dict", options=auth.REGISTRY_ENTRY_OPTIONS),
         auths=dict(type="dict", no_log=True),
         credHelpers=dict(type="dict"),
         credsStore=dict(type="str"),
@@ -275,17 +330,9 @@ ARGUMENT_SPEC = {
 }
 
 
-def auths_entries(params):
-    """Every entry of the runners' docker_auth_config.auths."""
-    for runner in params["runners"] or []:
-        for entry in ((runner.get("docker_auth_config") or {}).get("auths") or {}).values():
-            if isinstance(entry, dict):
-                yield entry
-
-
 def param_secrets(params):
     """Secrets inside options that are not no_log as a whole (environment, settings, docker, global, the
-    usernames and passwords of auths with the `auth` strings made of them), found the way they are found
+    passwords of registries and auths with the `auth` strings made of them), found the way they are found
     in the file: masked before anything can fail and echo the arguments."""
     found = secrets.collect(params["global"] or {})
     for runner in params["runners"] or []:
@@ -297,14 +344,12 @@ def param_secrets(params):
     return found
 
 
-def unmask_usernames(module):
-    """`auths` is no_log so its passwords never show; its usernames are not secret and, masked as
-    substrings, would garble the whole diff ("ci" in every "ci-runner"), so they are shown again."""
-    public, secret = set(), set()
-    for entry in auths_entries(module.params):
-        public.update(v for k, v in entry.items() if k in ("username", "email") and isinstance(v, str))
-        secret.update(v for k, v in entry.items() if k not in ("username", "email") and isinstance(v, str))
-    module.no_log_values.difference_update(public - secret)
+def auth_names(params):
+    """The user names of the older `auths` mappings: no_log as a whole, so AnsibleModule hides them too."""
+    names = set()
+    for runner in params["runners"] or []:
+        names |= secrets.auth_names((runner.get("docker_auth_config") or {}).get("auths"))
+    return names
 
 
 def apply(module, path, desired):
@@ -350,8 +395,7 @@ def main():
     if core.tomlkit_too_old():
         module.fail_json(msg="%s; found tomlkit %s" % (missing_required_lib(core.TOMLKIT_REQUIREMENT),
                                                        core.tomlkit_too_old()))
-    unmask_usernames(module)
-    secrets.no_log(module, param_secrets(module.params))
+    secrets.no_log(module, param_secrets(module.params), shown=auth_names(module.params))
     path = module.params["path"]
     try:
         path = files.real_path(path)
