@@ -166,21 +166,27 @@ def build_auth_config(spec, where="docker_auth_config"):
     """Validated DOCKER_AUTH_CONFIG data from {registries | auths, credHelpers; credsStore}.
 
     Returns (data, warnings). `registries` is the list docker_config takes (registries_auth_config);
-    `auths`/`credHelpers` is the older mapping form, username/password becoming the base64 `auth`.
+    `auths`/`credHelpers` is the older mapping form, username/password becoming the base64 `auth`. Both may
+    come together (playbooks/rotate_ecr_auth.yml adds its tokens as `auths`), but not for one registry.
     """
     if not isinstance(spec, dict):
         raise AuthConfigError("%s: must be a mapping with registries, auths, credHelpers or credsStore" % where)
-    unknown = sorted(set(k for k, v in spec.items() if v is not None) - {"registries", "auths", "credHelpers",
-                                                                             "credsStore"})
+    known = {"registries", "auths", "credHelpers", "credsStore"}
+    unknown = sorted(set(k for k, v in spec.items() if v is not None) - known)
     if unknown:
         raise AuthConfigError("%s: unsupported keys %s (use registries, auths, credHelpers, credsStore)"
                               % (where, ", ".join(unknown)))
+    data, warnings = _mapping_auth_config(spec, where)
     if spec.get("registries") is not None:
-        if spec.get("auths") is not None or spec.get("credHelpers") is not None:
-            raise AuthConfigError("%s: give registries or the older auths/credHelpers mapping, not both" % where)
-        data, warnings = registries_auth_config(spec["registries"], where + ".registries")
-    else:
-        data, warnings = _mapping_auth_config(spec, where)
+        listed, more = registries_auth_config(spec["registries"], where + ".registries")
+        mapped = set(data.get("auths") or {}) | set(data.get("credHelpers") or {})
+        for section, entries in listed.items():
+            for key, value in entries.items():
+                if key in mapped:
+                    raise AuthConfigError("%s: registry %r is in both registries and the older auths/credHelpers "
+                                          "mapping; give it once" % (where, key))
+                data.setdefault(section, {})[key] = value
+        warnings.extend(more)
     store = spec.get("credsStore")
     if store is not None:
         validate_helper_name(store, where + ".credsStore")

@@ -44,9 +44,7 @@ attributes:
 options:
   path:
     description:
-      - The C(config.json) to manage. Symlinks are followed to their target when root (or the user the module runs as)
-        owns them and no other non-root user can write to their directory; any other symlink, and a hard link
-        in a directory another user controls, makes the module fail without writing (see C(docs/security.md)).
+      - The C(config.json) to manage. Links are handled as the notes say.
     type: path
     required: true
   registries:
@@ -105,18 +103,9 @@ options:
     type: list
     elements: str
     default: []
-  private_directory:
-    description:
-      - Make the directory of O(path) C(0700) and owned by O(owner) (and O(group)) also when it exists already, so
-        no other user can list it or swap the file. A directory the module creates is always made that way.
-    type: bool
-    default: false
-  owner:
-    description: Owner of the file and of a directory the module creates (the runner process user).
-    type: str
-  group:
-    description: Group of the file and created directory; defaults to the primary group of O(owner).
-    type: str
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.private_files
+  - runnerkit.gitlab_runner.private_files.private_directory
 notes:
   - GitLab Runner's Docker executor reads C(config.json) from the home directory of the user the runner process
     runs as (root for a package install), even when jobs run with C(--user).

@@ -21,8 +21,8 @@ description:
     the runner rewrote itself (comments dropped, keys reordered) reports no change on rerun.
   - Every value it writes is type-checked against the types GitLab Runner decodes, because one mistyped value
     makes the runner reject the whole file.
-  - Writes atomically under a lock (a C(.config.toml.lock) file beside the target); a new file is created
-    with mode C(0600); mode and owner of an existing file are kept. On any failure the file is left unchanged.
+  - A new file is created with mode C(0600); the mode of an existing file is kept, and its owner too unless
+    O(owner) or O(group) say otherwise.
 author:
   - runnerkit contributors (@runnerkit)
 requirements:
@@ -45,10 +45,7 @@ attributes:
 options:
   path:
     description:
-      - The C(config.toml) to manage. Symlinks are followed to their target when root (or the user the module runs as)
-        owns them and no other non-root user can write to their directory; any other symlink, and a hard link
-        in a directory another user controls, makes the module fail without writing (see C(docs/security.md)).
-      - Created (mode C(0600), parent directory C(0700)) when it does not exist.
+      - The C(config.toml) to manage; created when it does not exist. Links are handled as the notes say.
     type: path
     default: /etc/gitlab-runner/config.toml
   global:
@@ -94,8 +91,9 @@ options:
             compact JSON with sorted keys. An existing entry counts as equal when its JSON means the same.
           - Give the registries as O(runners[].docker_auth_config.registries), the list
             M(runnerkit.gitlab_runner.docker_config) takes. The older form, a mapping in
-            O(runners[].docker_auth_config.auths) and O(runners[].docker_auth_config.credHelpers), keeps working;
-            one runner takes one form or the other.
+            O(runners[].docker_auth_config.auths) and O(runners[].docker_auth_config.credHelpers), keeps working,
+            also next to the list (C(playbooks/rotate_ecr_auth.yml) adds its tokens as C(auths)); a registry may be
+            in only one of them.
           - Note that runner-level C(environment) entries are visible to every job of the runner.
         type: dict
         suboptions:
@@ -185,14 +183,8 @@ options:
     description: Keep a timestamped copy of the file before changing it, as M(ansible.builtin.copy) does.
     type: bool
     default: false
-  owner:
-    description:
-      - Owner of the file (and of a directory the module creates), for example the C(--init-user) a runner
-        service runs as. Omitted, an existing file keeps its owner and a new one belongs to the connection user.
-    type: str
-  group:
-    description: Group of the file; defaults to the primary group of O(owner).
-    type: str
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.private_files
 notes:
   - GitLab Runner reloads C(config.toml) within about 3 seconds of a change for most keys; no restart is needed
     except for C(listen_address) and C(session_server).

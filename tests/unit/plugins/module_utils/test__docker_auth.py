@@ -154,10 +154,15 @@ def test_one_registries_entry_is_one_auths_or_credhelpers_entry():
                     "credHelpers": {"https://index.docker.io/v1/": "pass"}, "credsStore": "desktop"}
     assert any("never matches Docker Hub" in w for w in warnings) and any("credsStore" in w for w in warnings)
     assert auth.build_auth_config({"registries": []}) == ({}, [])
+    # next to the older mapping (rotate_ecr_auth.yml adds its tokens as auths), one registry once
+    both = auth.build_auth_config({"registries": [{"registry": "a.tld", "helper": "pass"}],
+                                   "auths": {"ecr.tld": {"auth": auth.encode_auth("AWS", "t")}}})[0]
+    assert both == {"auths": {"ecr.tld": {"auth": auth.encode_auth("AWS", "t")}}, "credHelpers": {"a.tld": "pass"}}
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"registries": [{"registry": "r.tld", "helper": "x"}], "auths": {}}, r"^d: give registries or the older"),
+    ({"registries": [{"registry": "r.tld", "helper": "x"}], "credHelpers": {"R.tld": "y"}},
+     r"^d: registry 'r.tld' is in both registries and the older auths/credHelpers mapping"),
     ({"registries": {"r.tld": {"helper": "x"}}}, r"^d\.registries: must be a list of registry entries"),
     ({"registries": [{"registry": "r.tld", "username": "u:x", "password": "p"}]},
      r"^d\.registries\[r\.tld\]\.username: must be a non-empty string"),

@@ -247,9 +247,9 @@ BAD_ARGS = [
                  ["runners[docker-a].docker_auth_config.registries", "are the same registry key 'r.example.com'"],
                  id="registries-duplicate"),
     pytest.param({"runners": [docker_a(docker_auth_config={
-        "registries": [{"registry": "r.example.com", "helper": "pass"}], "credHelpers": {"q.example.com": "pass"}})]},
-                 ["runners[docker-a].docker_auth_config", "registries or the older auths/credHelpers mapping, not both"],
-                 id="registries-and-mapping"),
+        "registries": [{"registry": "r.example.com", "helper": "pass"}], "auths": {"https://R.example.com/": {"auth": AUTH}}})]},
+                 ["runners[docker-a].docker_auth_config: registry 'r.example.com' is in both registries and the older "
+                  "auths/credHelpers mapping"], id="registries-and-mapping-one-registry"),
 ]
 
 
@@ -470,6 +470,18 @@ def test_the_list_and_the_older_mapping_write_the_same_variable(config, capsys):
         code, result = run({"path": config, "runners": [docker_a(docker_auth_config=listed)]}, capsys, check=check)
         assert code == 0 and result["changed"] is False, result
     assert docker_auth_config_of(config, "docker-a") == written
+
+
+def test_the_list_and_the_older_mapping_together_as_the_rotation_playbook_gives_them(config, capsys):
+    listed = [{"registry": "registry.example.com", "username": "ci-bot", "password": PASSWORD}]
+    args = {"path": config, "runners": [docker_a(docker_auth_config={"registries": listed,
+                                                                     "auths": {ECR_HOST: {"auth": ECR_AUTH}}})]}
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is True
+    assert docker_auth_config_of(config, "docker-a") == {
+        "auths": {"registry.example.com": {"auth": AUTH}, ECR_HOST: {"auth": ECR_AUTH}}}
+    assert [s for s in (PASSWORD, AUTH, ECR_AUTH, "rotatedEcrTok3n-0001") if s in json.dumps(result)] == []
+    assert run(args, capsys)[1]["changed"] is False
 
 
 def test_keep_auths_with_the_registries_list(config, capsys):
