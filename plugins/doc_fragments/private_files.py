@@ -14,6 +14,13 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     DOCUMENTATION = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change and writes nothing.
+  idempotent:
+    support: full
+    description: A second run with the same arguments reports no change.
 options:
   owner:
     description:

@@ -25,18 +25,12 @@ description:
 author:
   - runnerkit contributors (@runnerkit)
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and writes nothing.
   diff_mode:
     support: full
     description:
       - Before and after text of each file that changes, with the values of C(aws_access_key_id),
         C(aws_secret_access_key), C(aws_session_token) and other keys named like secrets replaced by C(********),
         in every profile and in commented-out lines. The same values are hidden in results and C(-vvv) output.
-  idempotent:
-    support: full
-    description: A second run with the same arguments reports no change.
 options:
   config_path:
     description:

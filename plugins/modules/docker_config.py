@@ -29,18 +29,12 @@ description:
 author:
   - runnerkit contributors (@runnerkit)
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and writes nothing.
   diff_mode:
     support: full
     description:
       - Before and after JSON with every secret replaced by C(********) - C(auth), C(password),
         C(identitytoken) and C(registrytoken) of C(auths), every C(HttpHeaders) value, and user info in
         C(proxies) URLs. The same values are hidden in results and C(-vvv) output.
-  idempotent:
-    support: full
-    description: A second run with the same arguments reports no change.
 options:
   path:
     description:

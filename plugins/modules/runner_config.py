@@ -28,9 +28,6 @@ author:
 requirements:
   - tomlkit >= 0.11.4 on the target host (Python >= 3.11 also uses the standard library C(tomllib) for speed)
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and writes nothing.
   diff_mode:
     support: full
     description:
@@ -39,9 +36,6 @@ attributes:
         like secrets, C(environment) values by name (C(*TOKEN*), C(*PASSWORD*), C(*_KEY), ...) and by shape (URL
         user info, C(Bearer ...), known token prefixes, long base64 or hex strings), C(DOCKER_AUTH_CONFIG)
         credentials, and secrets in commented-out lines. The same values are hidden in results and C(-vvv) output.
-  idempotent:
-    support: full
-    description: A second run with the same arguments reports no change.
 options:
   path:
     description:
@@ -108,24 +102,22 @@ options:
             elements: dict
             suboptions:
               registry:
-                description: C(host[:port]) or C(host[:port]/namespace), exactly as images name it (ports must match).
+                description: The registry, see O(runnerkit.gitlab_runner.docker_config#module:registries[].registry).
                 type: str
                 required: true
               username:
-                description: User name for static credentials; not secret, so shown in output.
+                description: See O(runnerkit.gitlab_runner.docker_config#module:registries[].username); shown in output.
                 type: str
               password:
-                description: Password or token for static credentials.
+                description: See O(runnerkit.gitlab_runner.docker_config#module:registries[].password).
                 type: str
               auth:
-                description:
-                  - The base64 of C(user:password), instead of O(runners[].docker_auth_config.registries[].username) and
-                    O(runners[].docker_auth_config.registries[].password).
+                description: See O(runnerkit.gitlab_runner.docker_config#module:registries[].auth).
                 type: str
               helper:
                 description:
-                  - A credential helper name such as C(ecr-login); the binary C(docker-credential-<helper>) must be on
-                    the PATH of the runner process.
+                  - See O(runnerkit.gitlab_runner.docker_config#module:registries[].helper); the helper must be on the
+                    PATH of the runner process.
                 type: str
               state:
                 description: V(absent) leaves the registry out.
