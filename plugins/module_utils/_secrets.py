@@ -302,7 +302,7 @@ def mask_data(data, secrets):
 def auth_names(auths):
     """The user names and e-mails of a Docker `auths` mapping ({registry: entry}) that are none of its
     other values: who logs in is no secret."""
-    entries = [e for e in (auths or {}).values() if isinstance(e, dict)] if isinstance(auths, dict) else []
+    entries = [e for e in auths.values() if isinstance(e, dict)] if isinstance(auths, dict) else []
     names = {v for e in entries for k, v in e.items() if k in PUBLIC_AUTH_KEYS and isinstance(v, str)}
     others = {v for e in entries for k, v in e.items() if k not in PUBLIC_AUTH_KEYS and isinstance(v, str)}
     return names - others
