@@ -19,6 +19,7 @@ import shutil
 import stat
 
 import pytest
+import yaml
 
 try:
     import tomllib
@@ -692,3 +693,19 @@ def test_dotted_runners_key_fails_with_what_to_change(tmp_path, capsys):
         "%s: [runners] must be an array of tables ([[runners]]); the runner rejects this file; the file was left "
         "unchanged" % path)
     assert "Traceback" not in json.dumps(result) and snapshot(path) == before
+
+
+def test_the_runner_role_takes_the_docker_auth_config_the_module_takes():
+    """runner_runners[].docker_auth_config is handed to the module as it is: the role's spec must take the same
+    keys, and the registries entries with the same types and no_log (the shared _docker_auth spec)."""
+    specs = os.path.join(HERE, "..", "..", "..", "..", "roles", "runner", "meta", "argument_specs.yml")
+    with open(specs) as handle:
+        runner = yaml.safe_load(handle)["argument_specs"]["main"]["options"]["runner_runners"]["options"]
+    role, module = runner["docker_auth_config"]["options"], runner_config.RUNNER_OPTIONS["docker_auth_config"]["options"]
+    assert sorted(role) == sorted(module)
+    for name in module:
+        assert role[name]["type"] == module[name]["type"] and bool(role[name].get("no_log")) == bool(module[name].get("no_log")), name
+    entry_role, entry_module = role["registries"]["options"], module["registries"]["options"]
+    assert sorted(entry_role) == sorted(entry_module)
+    for name, spec in entry_module.items():
+        assert {k: v for k, v in entry_role[name].items() if k != "description"} == spec, name
