@@ -206,6 +206,8 @@ def test_backup_keeps_the_old_content(config, capsys):
 
 # ------------------------------------------------------------------ failures leave the file alone
 
+EVIL_HELPER = {"registry": "r.example.com", "helper": "/usr/bin/evil"}
+SAME_REGISTRY_TWICE = [{"registry": "R.example.com", "helper": "pass"}, {"registry": "https://r.example.com/", "helper": "pass"}]
 BAD_ARGS = [
     pytest.param({"runners": [docker_a(docker={"privileged": "true"})]},
                  ["runners[docker-a].docker.privileged", "got string 'true'", "boolean"], id="privileged-string"),
@@ -237,18 +239,16 @@ BAD_ARGS = [
     pytest.param({"runners": [docker_a(docker_auth_config={"registries": [{"registry": "r.example.com", "auth": "%%%"}]})]},
                  ["runners[docker-a].docker_auth_config.registries[r.example.com].auth is not valid base64"],
                  id="registries-auth-not-base64"),
-    pytest.param({"runners": [docker_a(docker_auth_config={"registries": [{"registry": "r.example.com",
-                                                                            "helper": "/usr/bin/evil"}]})]},
+    pytest.param({"runners": [docker_a(docker_auth_config={"registries": [EVIL_HELPER]})]},
                  ["runners[docker-a].docker_auth_config.registries[r.example.com].helper", "'/usr/bin/evil'"],
                  id="registries-helper-path"),
     pytest.param({"runners": [docker_a(docker_auth_config={"registries": [{"registry": "r.example.com"}]})]},
                  ["registries[r.example.com]", "give username and password, auth, or helper"], id="registries-no-creds"),
-    pytest.param({"runners": [docker_a(docker_auth_config={"registries": [
-        {"registry": "R.example.com", "helper": "pass"}, {"registry": "https://r.example.com/", "helper": "pass"}]})]},
+    pytest.param({"runners": [docker_a(docker_auth_config={"registries": SAME_REGISTRY_TWICE})]},
                  ["runners[docker-a].docker_auth_config.registries", "are the same registry key 'r.example.com'"],
                  id="registries-duplicate"),
-    pytest.param({"runners": [docker_a(docker_auth_config={
-        "registries": [{"registry": "r.example.com", "helper": "pass"}], "auths": {"https://R.example.com/": {"auth": AUTH}}})]},
+    pytest.param({"runners": [docker_a(docker_auth_config={"registries": [{"registry": "r.example.com", "helper": "pass"}],
+                                                           "auths": {"https://R.example.com/": {"auth": AUTH}}})]},
                  ["runners[docker-a].docker_auth_config: registry 'r.example.com' is in both registries and the older "
                   "auths/credHelpers mapping"], id="registries-and-mapping-one-registry"),
 ]
