@@ -11,31 +11,25 @@ from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _do
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 
-def _input_secrets(data):
-    """The secrets of the filter's input: a registries list, or a mapping with auths."""
-    if isinstance(data, list):
-        return secrets.collect({"auths": dict(enumerate(data))})
-    return secrets.collect(data) if isinstance(data, dict) else set()
-
-
 def docker_auth_config(data):
     """The compact, sorted-key DOCKER_AUTH_CONFIG JSON for a CI/CD variable.
 
     Accepts the docker_config `registries` list, a {auths, credHelpers, credsStore} mapping, or a
-    result that carries `auths` (such as ecr_authorization's); the same JSON runner_config writes.
+    result that carries `auths` (such as ecr_authorization's); the same code and JSON as runner_config.
     """
     try:
         if isinstance(data, list):
-            spec = auth.entries_as_auth_spec(auth.build_registry_entries(data)[0])
+            value = auth.registries_auth_config(data)[0]
         elif isinstance(data, dict):
+            # only these keys: a registered result carries others (ecr_authorization's `registries` mapping)
             spec = {k: data.get(k) for k in ("auths", "credHelpers", "credsStore") if data.get(k) is not None}
+            value = auth.build_auth_config(spec, "docker_auth_config")[0]
         else:
             raise auth.AuthConfigError("expected a registries list or a mapping with auths/credHelpers, got %s"
                                        % type(data).__name__)
-        value = auth.build_auth_config(spec, "docker_auth_config")[0]
     except auth.AuthConfigError as exc:
         # An error names keys, never values; masked all the same, since it ends up in the play's output.
-        raise AnsibleFilterError(secrets.mask("docker_auth_config: %s" % exc, _input_secrets(data)))
+        raise AnsibleFilterError(secrets.mask("docker_auth_config: %s" % exc, secrets.collect(data)))
     return auth.compact_json(value)
 
 

@@ -42,19 +42,17 @@ options:
         way; the tag keeps the reference readable and lets C(allowed_images) globs such as C(ruby:*) match.
     type: bool
     default: false
-  ca_file:
-    description: A PEM file of CA certificates to trust in addition to the system store.
-    type: path
-  validate_certs:
-    description: Verify the registry's TLS certificate.
-    type: bool
-    default: true
   timeout:
     description:
       - Seconds the lookup of one image may take in all, every registry request together, however slowly
         the registry answers.
     type: int
     default: 10
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.registry_tls
+notes:
+  - The registry is reached from the controller, so O(ca_file) and the C(/etc/docker/certs.d) directories are
+    those of the controller.
 seealso:
   - module: runnerkit.gitlab_runner.runner_auth_info
 """

@@ -137,42 +137,67 @@ def validate_helper_name(name, where):
             % (where, name, name[len("docker-credential-"):]))
 
 
-def _auth_entry(registry, entry, where):
-    """One `auths` entry: {username, password} or {auth} -> {"auth": base64}."""
+def _auth_entry(label, entry):
+    """One `auths` entry: {username, password} or {auth} -> {"auth": base64}. `label` names it in errors."""
     if not isinstance(entry, dict):
-        raise AuthConfigError("%s.auths[%s]: must be a mapping with username/password or auth" % (where, registry))
+        raise AuthConfigError("%s: must be a mapping with username/password or auth" % label)
     unknown = sorted(set(entry) - {"username", "password", "auth", "email"})
     if unknown:
-        raise AuthConfigError("%s.auths[%s]: unsupported keys %s (use username/password or auth)"
-                              % (where, registry, ", ".join(unknown)))
+        raise AuthConfigError("%s: unsupported keys %s (use username/password or auth)" % (label, ", ".join(unknown)))
     if entry.get("auth") is not None:
         if entry.get("username") is not None or entry.get("password") is not None:
-            raise AuthConfigError("%s.auths[%s]: give either auth or username/password, not both" % (where, registry))
+            raise AuthConfigError("%s: give either auth or username/password, not both" % label)
         if not isinstance(entry["auth"], str):
-            raise AuthConfigError("%s.auths[%s].auth: must be a string" % (where, registry))
+            raise AuthConfigError("%s.auth: must be a string" % label)
         try:
             decode_auth(entry["auth"])
         except AuthConfigError as exc:
-            raise AuthConfigError("%s.auths[%s].auth %s" % (where, registry, exc))
+            raise AuthConfigError("%s.auth %s" % (label, exc))
         return {"auth": entry["auth"]}
     username, password = entry.get("username"), entry.get("password")
     if not isinstance(username, str) or not username or ":" in username:
-        raise AuthConfigError("%s.auths[%s].username: must be a non-empty string without ':'" % (where, registry))
+        raise AuthConfigError("%s.username: must be a non-empty string without ':'" % label)
     if not isinstance(password, str):
-        raise AuthConfigError("%s.auths[%s].password: must be a string" % (where, registry))
+        raise AuthConfigError("%s.password: must be a string" % label)
     return {"auth": encode_auth(username, password)}
 
 
 def build_auth_config(spec, where="docker_auth_config"):
-    """Validated DOCKER_AUTH_CONFIG data from {auths, credHelpers, credsStore}.
+    """Validated DOCKER_AUTH_CONFIG data from {registries | auths, credHelpers; credsStore}.
 
-    Returns (data, warnings). username/password become the base64 `auth` the runner expects.
+    Returns (data, warnings). `registries` is the list docker_config takes (registries_auth_config);
+    `auths`/`credHelpers` is the older mapping form, username/password becoming the base64 `auth`. Both may
+    come together (playbooks/rotate_ecr_auth.yml adds its tokens as `auths`), but not for one registry.
     """
     if not isinstance(spec, dict):
-        raise AuthConfigError("%s: must be a mapping with auths, credHelpers or credsStore" % where)
-    unknown = sorted(set(k for k, v in spec.items() if v is not None) - {"auths", "credHelpers", "credsStore"})
+        raise AuthConfigError("%s: must be a mapping with registries, auths, credHelpers or credsStore" % where)
+    known = {"registries", "auths", "credHelpers", "credsStore"}
+    unknown = sorted(set(k for k, v in spec.items() if v is not None) - known)
     if unknown:
-        raise AuthConfigError("%s: unsupported keys %s (use auths, credHelpers, credsStore)" % (where, ", ".join(unknown)))
+        raise AuthConfigError("%s: unsupported keys %s (use registries, auths, credHelpers, credsStore)"
+                              % (where, ", ".join(unknown)))
+    data, warnings = _mapping_auth_config(spec, where)
+    if spec.get("registries") is not None:
+        listed, more = registries_auth_config(spec["registries"], where + ".registries")
+        mapped = set(data.get("auths") or {}) | set(data.get("credHelpers") or {})
+        for section, entries in listed.items():
+            for key, value in entries.items():
+                if key in mapped:
+                    raise AuthConfigError("%s: registry %r is in both registries and the older auths/credHelpers "
+                                          "mapping; give it once" % (where, key))
+                data.setdefault(section, {})[key] = value
+        warnings.extend(more)
+    store = spec.get("credsStore")
+    if store is not None:
+        validate_helper_name(store, where + ".credsStore")
+        warnings.append("%s.credsStore '%s' is used for every registry the helper lists, Docker Hub included; "
+                        "prefer credHelpers per registry" % (where, store))
+        data["credsStore"] = store
+    return data, warnings
+
+
+def _mapping_auth_config(spec, where):
+    """(data, warnings) of the older {auths: {registry: entry}, credHelpers: {registry: helper}} form."""
     data, warnings = {}, []
     auths = spec.get("auths") or {}
     helpers = spec.get("credHelpers") or {}
@@ -186,17 +211,11 @@ def build_auth_config(spec, where="docker_auth_config"):
             if key in data.get(section, {}):
                 raise AuthConfigError("%s.%s: %r and another key both mean %r" % (where, section, registry, key))
             if section == "auths":
-                value = _auth_entry(registry, entry, where)
+                value = _auth_entry("%s.auths[%s]" % (where, registry), entry)
             else:
                 validate_helper_name(entry, "%s.credHelpers[%s]" % (where, registry))
                 value = entry
             data.setdefault(section, {})[key] = value
-    store = spec.get("credsStore")
-    if store is not None:
-        validate_helper_name(store, where + ".credsStore")
-        warnings.append("%s.credsStore '%s' is used for every registry the helper lists, Docker Hub included; "
-                        "prefer credHelpers per registry" % (where, store))
-        data["credsStore"] = store
     return data, warnings
 
 
@@ -381,39 +400,68 @@ def parse_config_json(text):
     return data
 
 
+# The suboptions of one `registries` entry, shared by the argument specs of docker_config (`registries`)
+# and runner_config (`runners[].docker_auth_config.registries`); registry_entry() reads one.
+REGISTRY_ENTRY_OPTIONS = dict(
+    registry=dict(type="str", required=True),
+    username=dict(type="str"),
+    password=dict(type="str", no_log=True),
+    auth=dict(type="str", no_log=True),
+    helper=dict(type="str"),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+
+
+def registry_entry(entry, where, index):
+    """One `registries` entry as {key, state, helper | auth}: the key normalized, the helper name
+    checked, username/password (or auth) as the base64 `auth`. Returns (entry, warnings)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("registry"), str) or not entry["registry"]:
+        raise AuthConfigError("%s[%d]: every entry needs a registry" % (where, index))
+    registry = entry["registry"]
+    label = "%s[%s]" % (where, registry)
+    key = normalize_registry_key(registry, label)
+    warnings = registry_key_warnings(key) + rewritten_key_warnings(registry, key)
+    if (entry.get("state") or "present") == "absent":
+        return {"key": key, "state": "absent"}, warnings
+    if entry.get("helper") is not None:
+        if any(entry.get(k) is not None for k in ("username", "password", "auth")):
+            raise AuthConfigError("%s: give either helper or username/password/auth, not both" % label)
+        validate_helper_name(entry["helper"], label + ".helper")
+        return {"key": key, "state": "present", "helper": entry["helper"]}, warnings
+    creds = {k: entry[k] for k in ("username", "password", "auth") if entry.get(k) is not None}
+    if not creds:
+        raise AuthConfigError("%s: give username and password, auth, or helper" % label)
+    return {"key": key, "state": "present", "auth": _auth_entry(label, creds)["auth"]}, warnings
+
+
 def build_registry_entries(registries, where="registries"):
     """Validated desired entries: [{key, state, helper | auth}], keys normalized, duplicates refused."""
+    if registries is not None and not isinstance(registries, list):
+        raise AuthConfigError("%s: must be a list of registry entries, got %s" % (where, type(registries).__name__))
     entries, seen, warnings = [], {}, []
-    for index, entry in enumerate(registries or []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("registry"), str) or not entry["registry"]:
-            raise AuthConfigError("%s[%d]: every entry needs a registry" % (where, index))
-        registry = entry["registry"]
-        label = "%s[%s]" % (where, registry)
-        key = normalize_registry_key(registry, label)
-        if key in seen:
-            raise AuthConfigError("%s: %r and %r are the same registry key %r" % (where, seen[key], registry, key))
-        seen[key] = registry
-        warnings.extend(registry_key_warnings(key) + rewritten_key_warnings(registry, key))
-        state = entry.get("state") or "present"
-        if state == "absent":
-            entries.append({"key": key, "state": "absent"})
-        elif entry.get("helper") is not None:
-            if any(entry.get(k) is not None for k in ("username", "password", "auth")):
-                raise AuthConfigError("%s: give either helper or username/password/auth, not both" % label)
-            validate_helper_name(entry["helper"], label + ".helper")
-            entries.append({"key": key, "state": "present", "helper": entry["helper"]})
-        else:
-            creds = {k: entry[k] for k in ("username", "password", "auth") if entry.get(k) is not None}
-            if not creds:
-                raise AuthConfigError("%s: give username and password, auth, or helper" % label)
-            entries.append({"key": key, "state": "present", "auth": _auth_entry(key, creds, where)["auth"]})
+    for index, given in enumerate(registries or []):
+        entry, more = registry_entry(given, where, index)
+        if entry["key"] in seen:
+            raise AuthConfigError("%s: %r and %r are the same registry key %r"
+                                  % (where, seen[entry["key"]], given["registry"], entry["key"]))
+        seen[entry["key"]] = given["registry"]
+        warnings.extend(more)
+        entries.append(entry)
     return entries, warnings
 
 
-def entries_as_auth_spec(entries):
-    """build_registry_entries' output as {auths, credHelpers} (absent entries have no place there)."""
-    return {"auths": {e["key"]: {"auth": e["auth"]} for e in entries if "auth" in e},
-            "credHelpers": {e["key"]: e["helper"] for e in entries if "helper" in e}}
+def registries_auth_config(registries, where="registries"):
+    """The DOCKER_AUTH_CONFIG data {auths, credHelpers} of a `registries` list: (data, warnings).
+
+    An absent entry has no place in it: the variable is written whole, so it is simply left out."""
+    entries, warnings = build_registry_entries(registries, where)
+    data = {}
+    for entry in entries:
+        if "auth" in entry:
+            data.setdefault("auths", {})[entry["key"]] = {"auth": entry["auth"]}
+        elif "helper" in entry:
+            data.setdefault("credHelpers", {})[entry["key"]] = entry["helper"]
+    return data, warnings
 
 
 def _static_entry(old, auth):

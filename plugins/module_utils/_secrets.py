@@ -45,6 +45,8 @@ OPTION_LISTS = frozenset(("MachineOptions", "MachineOptionsWithName"))
 AUTH_ENV = "DOCKER_AUTH_CONFIG"
 # Fields of a Docker `auths` entry that hold a secret (docker/cli types.AuthConfig).
 SECRET_AUTH_KEYS = frozenset(("auth", "password", "identitytoken", "registrytoken"))
+# Fields of a Docker `auths` entry that say who logs in: no secret.
+PUBLIC_AUTH_KEYS = frozenset(("username", "email"))
 
 # A variable, option, header or setting name that says its value is a secret. Short words only
 # as whole words, so that PATH, AUTHOR, BYPASS or KEYBOARD are not taken for PAT, AUTH, PASS, KEY.
@@ -176,8 +178,9 @@ def _header_secret(table):
 
 def _collect_mapping(data, free_form):
     found = _header_secret(data)
-    if isinstance(data.get("auth"), str):
-        found |= _auth_entry_secrets(data)  # an entry of the legacy ~/.dockercfg, registries at the top
+    if isinstance(data.get("auth"), str) or isinstance(data.get("registry"), str):
+        # an entry of the legacy ~/.dockercfg (registries at the top), or of a `registries` list
+        found |= _auth_entry_secrets(data)
     for key, value in data.items():
         if isinstance(value, str):
             if key in SECRET_KEYS or (free_form and secret_name(key)):
@@ -296,6 +299,22 @@ def mask_data(data, secrets):
     return data
 
 
-def no_log(module, secrets):
-    """Hide secrets in every result, warning and -vvv output of an AnsibleModule."""
-    module.no_log_values.update(s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH)
+def auth_names(auths):
+    """The user names and e-mails of a Docker `auths` mapping ({registry: entry}) that are none of its
+    other values: who logs in is no secret."""
+    entries = [e for e in auths.values() if isinstance(e, dict)] if isinstance(auths, dict) else []
+    names = {v for e in entries for k, v in e.items() if k in PUBLIC_AUTH_KEYS and isinstance(v, str)}
+    others = {v for e in entries for k, v in e.items() if k not in PUBLIC_AUTH_KEYS and isinstance(v, str)}
+    return names - others
+
+
+def no_log(module, secrets, shown=()):
+    """Hide secrets in every result, warning and -vvv output of an AnsibleModule.
+
+    `shown`: values AnsibleModule hides only because a no_log option holds them next to secrets (the user
+    names of an `auths` mapping, see auth_names); masked as substrings they would garble the whole output
+    ("ci" in every "ci-runner"), so they are shown again unless they are secrets too.
+    """
+    secrets = {s for s in secrets if isinstance(s, str)}
+    module.no_log_values.update(s for s in secrets if len(s) >= MIN_SECRET_LENGTH)
+    module.no_log_values.difference_update(set(shown) - secrets)

@@ -25,31 +25,23 @@ description:
 author:
   - runnerkit contributors (@runnerkit)
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and writes nothing.
   diff_mode:
     support: full
     description:
       - Before and after text of each file that changes, with the values of C(aws_access_key_id),
         C(aws_secret_access_key), C(aws_session_token) and other keys named like secrets replaced by C(********),
         in every profile and in commented-out lines. The same values are hidden in results and C(-vvv) output.
-  idempotent:
-    support: full
-    description: A second run with the same arguments reports no change.
 options:
   config_path:
     description:
       - The AWS shared config file, such as C(~runner/.aws/config). Needed for O(settings).
-      - Left alone (not even read) when O(settings) is not given and O(state=present).
-      - Symlinks are followed to their target when root (or the user the module runs as) owns them and no other
-        non-root user can write to their directory; any other symlink, and a hard link in a directory another
-        user controls, makes the module fail without writing (see C(docs/security.md)).
+      - Left alone (not even read) when O(settings) is not given and O(state=present). Links are handled as the
+        notes say.
     type: path
   credentials_path:
     description:
       - The AWS shared credentials file, such as C(~runner/.aws/credentials). Needed for O(access_key_id). Links
-        are handled as for O(config_path).
+        are handled as the notes say.
       - Left alone (not even read) when no key is given and O(state=present).
     type: path
   profile:
@@ -91,18 +83,9 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  private_directory:
-    description:
-      - Make the directories of the files C(0700) and owned by O(owner) (and O(group)) also when they exist
-        already. A directory the module creates is always made that way.
-    type: bool
-    default: false
-  owner:
-    description: Owner of the files and of a directory the module creates (the user whose profile this is).
-    type: str
-  group:
-    description: Group of the files and of a created directory; defaults to the primary group of O(owner).
-    type: str
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.private_files
+  - runnerkit.gitlab_runner.private_files.private_directory
 notes:
   - The AWS SDKs and CLI read a named profile only when C(AWS_PROFILE) names it; without it they use C(default).
 seealso:

@@ -29,24 +29,16 @@ description:
 author:
   - runnerkit contributors (@runnerkit)
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and writes nothing.
   diff_mode:
     support: full
     description:
       - Before and after JSON with every secret replaced by C(********) - C(auth), C(password),
         C(identitytoken) and C(registrytoken) of C(auths), every C(HttpHeaders) value, and user info in
         C(proxies) URLs. The same values are hidden in results and C(-vvv) output.
-  idempotent:
-    support: full
-    description: A second run with the same arguments reports no change.
 options:
   path:
     description:
-      - The C(config.json) to manage. Symlinks are followed to their target when root (or the user the module runs as)
-        owns them and no other non-root user can write to their directory; any other symlink, and a hard link
-        in a directory another user controls, makes the module fail without writing (see C(docs/security.md)).
+      - The C(config.json) to manage. Links are handled as the notes say.
     type: path
     required: true
   registries:
@@ -105,18 +97,9 @@ options:
     type: list
     elements: str
     default: []
-  private_directory:
-    description:
-      - Make the directory of O(path) C(0700) and owned by O(owner) (and O(group)) also when it exists already, so
-        no other user can list it or swap the file. A directory the module creates is always made that way.
-    type: bool
-    default: false
-  owner:
-    description: Owner of the file and of a directory the module creates (the runner process user).
-    type: str
-  group:
-    description: Group of the file and created directory; defaults to the primary group of O(owner).
-    type: str
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.private_files
+  - runnerkit.gitlab_runner.private_files.private_directory
 notes:
   - GitLab Runner's Docker executor reads C(config.json) from the home directory of the user the runner process
     runs as (root for a package install), even when jobs run with C(--user).
@@ -188,14 +171,7 @@ DIR_MODE = 0o700
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
-    registries=dict(type="list", elements="dict", default=[], options=dict(
-        registry=dict(type="str", required=True),
-        username=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        auth=dict(type="str", no_log=True),
-        helper=dict(type="str"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-    )),
+    registries=dict(type="list", elements="dict", default=[], options=auth.REGISTRY_ENTRY_OPTIONS),
     creds_store=dict(type="str"),
     allow_creds_store=dict(type="bool", default=False),
     exclusive=dict(type="bool", default=False),

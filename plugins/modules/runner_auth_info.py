@@ -157,17 +157,6 @@ options:
     type: int
     default: 14
     version_added: 0.2.0
-  ca_file:
-    description:
-      - A PEM file of CA certificates to trust for the probe, in addition to the system store and to
-        C(/etc/docker/certs.d/<registry>/*.crt), where the Docker daemon looks.
-      - Like the daemon, the probe also presents the client certificate of C(/etc/docker/certs.d/<registry>/)
-        (every C(X.cert) with its C(X.key), as M(runnerkit.gitlab_runner.registry_trust) writes them).
-    type: path
-  validate_certs:
-    description: Verify registry TLS certificates during the probe.
-    type: bool
-    default: true
   timeout:
     description:
       - Seconds one helper run may take, and seconds the probe of one image may take in all (every registry
@@ -177,7 +166,10 @@ options:
         runners. A probe past its time gets the status V(timeout) too.
     type: int
     default: 10
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.registry_tls
 notes:
+  - O(ca_file) and O(validate_certs) apply to the probe.
   - With O(helpers) only the helpers are checked; RV(images), RV(problems), RV(sources), RV(runners), RV(table) and
     RV(docker_config) are then not returned.
   - CI/CD variables named C(DOCKER_AUTH_CONFIG) set in GitLab (project, group, instance) replace the runner's for

@@ -21,16 +21,13 @@ description:
     the runner rewrote itself (comments dropped, keys reordered) reports no change on rerun.
   - Every value it writes is type-checked against the types GitLab Runner decodes, because one mistyped value
     makes the runner reject the whole file.
-  - Writes atomically under a lock (a C(.config.toml.lock) file beside the target); a new file is created
-    with mode C(0600); mode and owner of an existing file are kept. On any failure the file is left unchanged.
+  - A new file is created with mode C(0600); the mode of an existing file is kept, and its owner too unless
+    O(owner) or O(group) say otherwise.
 author:
   - runnerkit contributors (@runnerkit)
 requirements:
   - tomlkit >= 0.11.4 on the target host (Python >= 3.11 also uses the standard library C(tomllib) for speed)
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and writes nothing.
   diff_mode:
     support: full
     description:
@@ -39,16 +36,10 @@ attributes:
         like secrets, C(environment) values by name (C(*TOKEN*), C(*PASSWORD*), C(*_KEY), ...) and by shape (URL
         user info, C(Bearer ...), known token prefixes, long base64 or hex strings), C(DOCKER_AUTH_CONFIG)
         credentials, and secrets in commented-out lines. The same values are hidden in results and C(-vvv) output.
-  idempotent:
-    support: full
-    description: A second run with the same arguments reports no change.
 options:
   path:
     description:
-      - The C(config.toml) to manage. Symlinks are followed to their target when root (or the user the module runs as)
-        owns them and no other non-root user can write to their directory; any other symlink, and a hard link
-        in a directory another user controls, makes the module fail without writing (see C(docs/security.md)).
-      - Created (mode C(0600), parent directory C(0700)) when it does not exist.
+      - The C(config.toml) to manage; created when it does not exist. Links are handled as the notes say.
     type: path
     default: /etc/gitlab-runner/config.toml
   global:
@@ -92,16 +83,57 @@ options:
         description:
           - Registry credentials written as exactly one C(DOCKER_AUTH_CONFIG=) entry of C(environment), holding
             compact JSON with sorted keys. An existing entry counts as equal when its JSON means the same.
+          - Give the registries as O(runners[].docker_auth_config.registries), the list
+            M(runnerkit.gitlab_runner.docker_config) takes. The older form, a mapping in
+            O(runners[].docker_auth_config.auths) and O(runners[].docker_auth_config.credHelpers), keeps working,
+            also next to the list (C(playbooks/rotate_ecr_auth.yml) adds its tokens as C(auths)); a registry may be
+            in only one of them.
           - Note that runner-level C(environment) entries are visible to every job of the runner.
         type: dict
         suboptions:
+          registries:
+            description:
+              - One entry per registry, the same entries as O(runnerkit.gitlab_runner.docker_config#module:registries)
+                with the same checks and registry key normalization. Static credentials become an C(auths) entry
+                holding the base64 C(auth), a helper a C(credHelpers) entry.
+              - The variable is written whole, so an entry with O(runners[].docker_auth_config.registries[].state=absent)
+                is simply left out of it.
+            type: list
+            elements: dict
+            suboptions:
+              registry:
+                description: The registry, see O(runnerkit.gitlab_runner.docker_config#module:registries[].registry).
+                type: str
+                required: true
+              username:
+                description: See O(runnerkit.gitlab_runner.docker_config#module:registries[].username); shown in output.
+                type: str
+              password:
+                description: See O(runnerkit.gitlab_runner.docker_config#module:registries[].password).
+                type: str
+              auth:
+                description: See O(runnerkit.gitlab_runner.docker_config#module:registries[].auth).
+                type: str
+              helper:
+                description:
+                  - See O(runnerkit.gitlab_runner.docker_config#module:registries[].helper); the helper must be on the
+                    PATH of the runner process.
+                type: str
+              state:
+                description: V(absent) leaves the registry out.
+                type: str
+                choices: [present, absent]
+                default: present
           auths:
             description:
+              - The older form of O(runners[].docker_auth_config.registries) for static credentials.
               - Registry (C(host[:port]) or C(host[:port]/namespace)) to C({username, password}) or C({auth}).
                 C(username)/C(password) become the base64 C(auth) the runner expects.
             type: dict
           credHelpers:
-            description: Registry to helper name, for example C(ecr-login) for C(docker-credential-ecr-login).
+            description:
+              - The older form of O(runners[].docker_auth_config.registries) for helpers.
+              - Registry to helper name, for example C(ecr-login) for C(docker-credential-ecr-login).
             type: dict
           credsStore:
             description:
@@ -110,8 +142,9 @@ options:
           keep_auths:
             description:
               - Registries whose C(auths) entry in the C(DOCKER_AUTH_CONFIG) already in the file is kept as it is
-                when O(runners[].docker_auth_config.auths) does not set it and
-                O(runners[].docker_auth_config.credHelpers) does not map it, for tokens another job renews
+                when neither O(runners[].docker_auth_config.registries) nor
+                O(runners[].docker_auth_config.auths) and O(runners[].docker_auth_config.credHelpers) set it,
+                for tokens another job renews
                 (C(playbooks/rotate_ecr_auth.yml)). Nothing is kept for a registry the file does not hold.
             type: list
             elements: str
@@ -142,14 +175,8 @@ options:
     description: Keep a timestamped copy of the file before changing it, as M(ansible.builtin.copy) does.
     type: bool
     default: false
-  owner:
-    description:
-      - Owner of the file (and of a directory the module creates), for example the C(--init-user) a runner
-        service runs as. Omitted, an existing file keeps its owner and a new one belongs to the connection user.
-    type: str
-  group:
-    description: Group of the file; defaults to the primary group of O(owner).
-    type: str
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.private_files
 notes:
   - GitLab Runner reloads C(config.toml) within about 3 seconds of a change for most keys; no restart is needed
     except for C(listen_address) and C(session_server).
@@ -179,12 +206,12 @@ EXAMPLES = r"""
         feature_flags:
           FF_USE_FASTZIP: true
         docker_auth_config:
-          auths:
-            "my.registry.tld:5000":
+          registries:
+            - registry: "my.registry.tld:5000"
               username: ci
               password: "{{ vault_registry_password }}"
-          credHelpers:
-            "123456789012.dkr.ecr.eu-west-1.amazonaws.com": ecr-login
+            - registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+              helper: ecr-login
         environment:
           HTTP_PROXY: "http://proxy:3128"
 
@@ -203,9 +230,19 @@ EXAMPLES = r"""
     runners:
       - name: docker-build
         docker_auth_config:
+          registries:
+            - {registry: "my.registry.tld:5000", username: ci, password: "{{ vault_registry_password }}"}
+          keep_auths: [123456789012.dkr.ecr.eu-west-1.amazonaws.com]
+
+- name: The older form of the same credentials, a mapping of registry to entry (keeps working)
+  runnerkit.gitlab_runner.runner_config:
+    runners:
+      - name: docker-build
+        docker_auth_config:
           auths:
             "my.registry.tld:5000": {username: ci, password: "{{ vault_registry_password }}"}
-          keep_auths: [123456789012.dkr.ecr.eu-west-1.amazonaws.com]
+          credHelpers:
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com": ecr-login
 
 - name: Remove a runner
   runnerkit.gitlab_runner.runner_config:
@@ -243,6 +280,7 @@ import json
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
@@ -253,6 +291,7 @@ RUNNER_OPTIONS = dict(
     network_per_build=dict(type="bool"),
     feature_flags=dict(type="dict"),
     docker_auth_config=dict(type="dict", options=dict(
+        registries=dict(type="list", elements="dict", options=auth.REGISTRY_ENTRY_OPTIONS),
         auths=dict(type="dict", no_log=True),
         credHelpers=dict(type="dict"),
         credsStore=dict(type="str"),
@@ -275,17 +314,9 @@ ARGUMENT_SPEC = {
 }
 
 
-def auths_entries(params):
-    """Every entry of the runners' docker_auth_config.auths."""
-    for runner in params["runners"] or []:
-        for entry in ((runner.get("docker_auth_config") or {}).get("auths") or {}).values():
-            if isinstance(entry, dict):
-                yield entry
-
-
 def param_secrets(params):
     """Secrets inside options that are not no_log as a whole (environment, settings, docker, global, the
-    usernames and passwords of auths with the `auth` strings made of them), found the way they are found
+    passwords of registries and auths with the `auth` strings made of them), found the way they are found
     in the file: masked before anything can fail and echo the arguments."""
     found = secrets.collect(params["global"] or {})
     for runner in params["runners"] or []:
@@ -297,14 +328,12 @@ def param_secrets(params):
     return found
 
 
-def unmask_usernames(module):
-    """`auths` is no_log so its passwords never show; its usernames are not secret and, masked as
-    substrings, would garble the whole diff ("ci" in every "ci-runner"), so they are shown again."""
-    public, secret = set(), set()
-    for entry in auths_entries(module.params):
-        public.update(v for k, v in entry.items() if k in ("username", "email") and isinstance(v, str))
-        secret.update(v for k, v in entry.items() if k not in ("username", "email") and isinstance(v, str))
-    module.no_log_values.difference_update(public - secret)
+def auth_names(params):
+    """The user names of the older `auths` mappings: no_log as a whole, so AnsibleModule hides them too."""
+    names = set()
+    for runner in params["runners"] or []:
+        names |= secrets.auth_names((runner.get("docker_auth_config") or {}).get("auths"))
+    return names
 
 
 def apply(module, path, desired):
@@ -350,8 +379,7 @@ def main():
     if core.tomlkit_too_old():
         module.fail_json(msg="%s; found tomlkit %s" % (missing_required_lib(core.TOMLKIT_REQUIREMENT),
                                                        core.tomlkit_too_old()))
-    unmask_usernames(module)
-    secrets.no_log(module, param_secrets(module.params))
+    secrets.no_log(module, param_secrets(module.params), shown=auth_names(module.params))
     path = module.params["path"]
     try:
         path = files.real_path(path)

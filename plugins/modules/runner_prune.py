@@ -66,17 +66,10 @@ options:
     description: Delete the runners found. V(false) only lists them.
     type: bool
     default: false
-  validate_certs:
-    description: Whether GitLab's TLS certificate is verified.
-    type: bool
-    default: true
-  ca_path:
-    description: A PEM file with the CA that signed GitLab's certificate.
-    type: path
   timeout:
-    description: Seconds all requests to GitLab of one run may take together.
-    type: int
     default: 60
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.gitlab_api
 seealso:
   - module: runnerkit.gitlab_runner.runner_registration
 """

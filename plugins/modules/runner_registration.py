@@ -143,17 +143,10 @@ options:
         V(true) finds the runner by O(description) or creates a new one, as for a table without a token.
     type: bool
     default: false
-  validate_certs:
-    description: Whether GitLab's TLS certificate is verified. Turn it off for a test instance only.
-    type: bool
-    default: true
-  ca_path:
-    description: A PEM file with the CA that signed GitLab's certificate, when the system's CAs do not.
-    type: path
   timeout:
-    description: Seconds all requests to GitLab of one run may take together.
-    type: int
     default: 30
+extends_documentation_fragment:
+  - runnerkit.gitlab_runner.gitlab_api
 notes:
   - One GitLab runner can serve many hosts (runner managers); declare it on each host with the same O(name) and
     O(description) and run the task with C(run_once) first to create it, then write the same token everywhere

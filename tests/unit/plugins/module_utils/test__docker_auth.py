@@ -139,10 +139,37 @@ def test_filter_output_is_what_runner_config_writes():
     from_dict = FILTERS["docker_auth_config"]({"auths": {"b.tld": {"username": "u", "password": "p"},
                                                          "docker.io": {"auth": auth.encode_auth("h", "p")}},
                                                "credHelpers": {"a.tld": "ecr-login"}})
-    runner_side = auth.compact_json(auth.build_auth_config(auth.entries_as_auth_spec(auth.build_registry_entries(registries)[0]))[0])
+    runner_side = auth.compact_json(auth.build_auth_config({"registries": registries})[0])
     assert from_list == from_dict == runner_side
     assert list(json.loads(from_list)) == ["auths", "credHelpers"]
     assert "https://index.docker.io/v1/" in json.loads(from_list)["auths"]
+
+
+def test_one_registries_entry_is_one_auths_or_credhelpers_entry():
+    data, warnings = auth.build_auth_config({"registries": [
+        {"registry": "https://Reg.tld/", "username": "u", "password": "p", "state": "present"},
+        {"registry": "index.docker.io", "helper": "pass"},
+        {"registry": "gone.tld", "state": "absent"}], "credsStore": "desktop"}, "runners[a].docker_auth_config")
+    assert data == {"auths": {"reg.tld": {"auth": auth.encode_auth("u", "p")}},
+                    "credHelpers": {"https://index.docker.io/v1/": "pass"}, "credsStore": "desktop"}
+    assert any("never matches Docker Hub" in w for w in warnings) and any("credsStore" in w for w in warnings)
+    assert auth.build_auth_config({"registries": []}) == ({}, [])
+    # next to the older mapping (rotate_ecr_auth.yml adds its tokens as auths), one registry once
+    both = auth.build_auth_config({"registries": [{"registry": "a.tld", "helper": "pass"}],
+                                   "auths": {"ecr.tld": {"auth": auth.encode_auth("AWS", "t")}}})[0]
+    assert both == {"auths": {"ecr.tld": {"auth": auth.encode_auth("AWS", "t")}}, "credHelpers": {"a.tld": "pass"}}
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"registries": [{"registry": "r.tld", "helper": "x"}], "credHelpers": {"R.tld": "y"}},
+     r"^d: registry 'r.tld' is in both registries and the older auths/credHelpers mapping"),
+    ({"registries": {"r.tld": {"helper": "x"}}}, r"^d\.registries: must be a list of registry entries"),
+    ({"registries": [{"registry": "r.tld", "username": "u:x", "password": "p"}]},
+     r"^d\.registries\[r\.tld\]\.username: must be a non-empty string"),
+])
+def test_registries_in_docker_auth_config_errors_name_the_entry(spec, message):
+    with pytest.raises(auth.AuthConfigError, match=message):
+        auth.build_auth_config(spec, "d")
 
 
 def test_filter_accepts_a_registered_result_with_auths():

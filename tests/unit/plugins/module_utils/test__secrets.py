@@ -123,6 +123,30 @@ def test_commented_out_secrets_are_masked():
     assert "X=1" in core.masked_text(text)
 
 
+def test_a_registries_list_has_the_secrets_of_auths_entries():
+    listed = [{"registry": "reg.tld", "username": "u", "password": "listPass", "helper": None},
+              {"registry": "b.tld", "auth": auth.encode_auth("v", "listAuthPass")}, {"registry": "c.tld", "helper": "pass"}]
+    assert secrets.collect(listed) == {"listPass", auth.encode_auth("u", "listPass"), "listAuthPass",
+                                       auth.encode_auth("v", "listAuthPass")}
+
+
+class FakeModule:
+    def __init__(self, hidden):
+        self.no_log_values = set(hidden)
+
+
+def test_user_names_of_an_auths_mapping_are_shown_unless_they_are_secrets_too():
+    auths = {"a.tld": {"username": "ci", "password": "ciPassword"}, "b.tld": {"username": "same", "password": "same"},
+             "c.tld": {"username": "bot", "email": "bot@example.com", "auth": auth.encode_auth("bot", "botPass")},
+             "d.tld": "junk"}
+    assert secrets.auth_names(auths) == {"ci", "bot", "bot@example.com"}
+    assert secrets.auth_names(None) == set() and secrets.auth_names(["x"]) == set()
+    # AnsibleModule hid every value of the no_log mapping; one elsewhere is a secret (an env token named "bot")
+    module = FakeModule({"ci", "ciPassword", "same", "bot", "bot@example.com", "botPass"})
+    secrets.no_log(module, {"ciPassword", "botPass", "bot", "ab"}, shown=secrets.auth_names(auths))
+    assert module.no_log_values == {"ciPassword", "same", "bot", "botPass"}
+
+
 def test_words_that_say_nothing_are_no_secret_even_under_a_secret_name():
     """SKIP_AUTH=true would otherwise put "true" into no_log_values, which masks every "true" of the output."""
     text = ('[[runners]]\n  environment = ["SKIP_AUTH=true", "USE_TOKEN=False"]\n  [runners.machine]\n'

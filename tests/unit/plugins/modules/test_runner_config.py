@@ -19,6 +19,7 @@ import shutil
 import stat
 
 import pytest
+import yaml
 
 try:
     import tomllib
@@ -205,6 +206,8 @@ def test_backup_keeps_the_old_content(config, capsys):
 
 # ------------------------------------------------------------------ failures leave the file alone
 
+EVIL_HELPER = {"registry": "r.example.com", "helper": "/usr/bin/evil"}
+SAME_REGISTRY_TWICE = [{"registry": "R.example.com", "helper": "pass"}, {"registry": "https://r.example.com/", "helper": "pass"}]
 BAD_ARGS = [
     pytest.param({"runners": [docker_a(docker={"privileged": "true"})]},
                  ["runners[docker-a].docker.privileged", "got string 'true'", "boolean"], id="privileged-string"),
@@ -233,6 +236,21 @@ BAD_ARGS = [
                  ["runners[docker-a].settings", "docker"], id="settings-clash"),
     pytest.param({"runners": [docker_a(docker_auth_config={"keep_auths": ["https://r.example.com/ns"]})]},
                  ["runners[docker-a].docker_auth_config.keep_auths[0]", "has a scheme and a path"], id="keep-auths-key"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"registries": [{"registry": "r.example.com", "auth": "%%%"}]})]},
+                 ["runners[docker-a].docker_auth_config.registries[r.example.com].auth is not valid base64"],
+                 id="registries-auth-not-base64"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"registries": [EVIL_HELPER]})]},
+                 ["runners[docker-a].docker_auth_config.registries[r.example.com].helper", "'/usr/bin/evil'"],
+                 id="registries-helper-path"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"registries": [{"registry": "r.example.com"}]})]},
+                 ["registries[r.example.com]", "give username and password, auth, or helper"], id="registries-no-creds"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"registries": SAME_REGISTRY_TWICE})]},
+                 ["runners[docker-a].docker_auth_config.registries", "are the same registry key 'r.example.com'"],
+                 id="registries-duplicate"),
+    pytest.param({"runners": [docker_a(docker_auth_config={"registries": [{"registry": "r.example.com", "helper": "pass"}],
+                                                           "auths": {"https://R.example.com/": {"auth": AUTH}}})]},
+                 ["runners[docker-a].docker_auth_config: registry 'r.example.com' is in both registries and the older "
+                  "auths/credHelpers mapping"], id="registries-and-mapping-one-registry"),
 ]
 
 
@@ -391,6 +409,97 @@ def test_usernames_are_not_masked(config, capsys):
         capsys, diff=True)
     assert code == 0
     assert 'image = "registry.example.com/ci-bot/base:1"' in result["diff"]["after"]
+
+
+def test_no_secret_of_the_registries_list_in_the_result(config, capsys):
+    """The list form: password and auth are no_log suboptions, the auth made of them is found like the file's."""
+    other_auth = base64.b64encode(b"deployer:listAuthPa55-w0rd").decode()
+    args = {"path": config, "runners": [docker_a(docker_auth_config={"registries": [
+        {"registry": "registry.example.com", "username": "ci-bot", "password": PASSWORD},
+        {"registry": "other.example.com:5000", "auth": other_auth},
+        {"registry": ECR_HOST, "helper": "ecr-login"}]})]}
+    secrets = [PASSWORD, AUTH, other_auth, "listAuthPa55-w0rd"] + FILE_SECRETS
+    for check in (True, False):
+        code, result = run(args, capsys, check=check, diff=True)
+        assert code == 0 and result["changed"] is True
+        assert "invocation" in result  # what -vvv shows of the arguments
+        shown = json.dumps(result)
+        assert [s for s in secrets if s in shown] == []
+        assert ('DOCKER_AUTH_CONFIG={"auths":{"other.example.com:5000":{"auth":"********"},"registry.example.com":'
+                '{"auth":"********"}},"credHelpers":{"%s":"ecr-login"}}' % ECR_HOST) in result["diff"]["after"]
+    assert docker_auth_config_of(config, "docker-a") == {
+        "auths": {"registry.example.com": {"auth": AUTH}, "other.example.com:5000": {"auth": other_auth}},
+        "credHelpers": {ECR_HOST: "ecr-login"}}
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is False
+    assert [s for s in secrets if s in json.dumps(result)] == []
+
+
+def test_usernames_of_the_registries_list_are_not_masked(config, capsys):
+    code, result = run({"path": config, "runners": [docker_a(
+        docker={"image": "registry.example.com/ci-bot/base:1"},
+        docker_auth_config={"registries": [{"registry": "registry.example.com", "username": "ci-bot",
+                                            "password": PASSWORD}]})]}, capsys, diff=True)
+    assert code == 0
+    assert 'image = "registry.example.com/ci-bot/base:1"' in result["diff"]["after"]
+    assert result["invocation"]["module_args"]["runners"][0]["docker_auth_config"]["registries"][0]["username"] == "ci-bot"
+
+
+def test_no_secret_of_the_registries_list_in_a_failed_result(config, capsys):
+    code, result = run({"path": config, "runners": [docker_a(
+        docker={"image": 5},
+        docker_auth_config={"registries": [{"registry": "registry.example.com", "username": "ci-bot",
+                                            "password": PASSWORD}, {"registry": "b.example.com", "auth": AUTH}]},
+        environment={"DEPLOY_TOKEN": "argDeployTok3n77"})]}, capsys)
+    assert code == 1 and "docker.image" in result["msg"]
+    shown = json.dumps(result)
+    assert [s for s in (PASSWORD, AUTH, "argDeployTok3n77") if s in shown] == []
+
+
+def test_the_list_and_the_older_mapping_write_the_same_variable(config, capsys):
+    older = {"auths": {"Registry.Example.com": {"username": "ci-bot", "password": PASSWORD}},
+             "credHelpers": {ECR_HOST: "ecr-login"}, "credsStore": "pass"}
+    listed = {"registries": [{"registry": "https://registry.example.com/", "username": "ci-bot", "password": PASSWORD},
+                             {"registry": ECR_HOST, "helper": "ecr-login"},
+                             {"registry": "gone.example.com", "state": "absent"}], "credsStore": "pass"}
+    code, result = run({"path": config, "runners": [docker_a(docker_auth_config=older)]}, capsys)
+    assert code == 0 and result["changed"] is True
+    written = docker_auth_config_of(config, "docker-a")
+    assert written == {"auths": {"registry.example.com": {"auth": AUTH}}, "credHelpers": {ECR_HOST: "ecr-login"},
+                       "credsStore": "pass"}
+    for check in (True, False):
+        code, result = run({"path": config, "runners": [docker_a(docker_auth_config=listed)]}, capsys, check=check)
+        assert code == 0 and result["changed"] is False, result
+    assert docker_auth_config_of(config, "docker-a") == written
+
+
+def test_the_list_and_the_older_mapping_together_as_the_rotation_playbook_gives_them(config, capsys):
+    listed = [{"registry": "registry.example.com", "username": "ci-bot", "password": PASSWORD}]
+    args = {"path": config, "runners": [docker_a(docker_auth_config={"registries": listed,
+                                                                     "auths": {ECR_HOST: {"auth": ECR_AUTH}}})]}
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is True
+    assert docker_auth_config_of(config, "docker-a") == {
+        "auths": {"registry.example.com": {"auth": AUTH}, ECR_HOST: {"auth": ECR_AUTH}}}
+    assert [s for s in (PASSWORD, AUTH, ECR_AUTH, "rotatedEcrTok3n-0001") if s in json.dumps(result)] == []
+    assert run(args, capsys)[1]["changed"] is False
+
+
+def test_keep_auths_with_the_registries_list(config, capsys):
+    rotated = {"auths": {ECR_HOST: {"auth": ECR_AUTH}, "stale.example.com": {"auth": AUTH}}}
+    with open(config) as handle:
+        text = handle.read().replace('"LANG=C.UTF-8"', "'DOCKER_AUTH_CONFIG=%s', \"LANG=C.UTF-8\"" % json.dumps(rotated))
+    with open(config, "w") as handle:
+        handle.write(text)
+    args = {"path": config, "runners": [docker_a(docker_auth_config={
+        "registries": [{"registry": "registry.example.com", "username": "ci-bot", "password": PASSWORD}],
+        "keep_auths": [ECR_HOST]})]}
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is True
+    assert docker_auth_config_of(config, "docker-a") == {
+        "auths": {"registry.example.com": {"auth": AUTH}, ECR_HOST: {"auth": ECR_AUTH}}}
+    assert "rotatedEcrTok3n" not in json.dumps(result) and ECR_AUTH not in json.dumps(result)
+    assert run(args, capsys)[1]["changed"] is False
 
 
 def test_no_secret_in_a_failed_result(config, capsys):
@@ -584,3 +693,19 @@ def test_dotted_runners_key_fails_with_what_to_change(tmp_path, capsys):
         "%s: [runners] must be an array of tables ([[runners]]); the runner rejects this file; the file was left "
         "unchanged" % path)
     assert "Traceback" not in json.dumps(result) and snapshot(path) == before
+
+
+def test_the_runner_role_takes_the_docker_auth_config_the_module_takes():
+    """runner_runners[].docker_auth_config is handed to the module as it is: the role's spec must take the same
+    keys, and the registries entries with the same types and no_log (the shared _docker_auth spec)."""
+    specs = os.path.join(HERE, "..", "..", "..", "..", "roles", "runner", "meta", "argument_specs.yml")
+    with open(specs) as handle:
+        runner = yaml.safe_load(handle)["argument_specs"]["main"]["options"]["runner_runners"]["options"]
+    role, module = runner["docker_auth_config"]["options"], runner_config.RUNNER_OPTIONS["docker_auth_config"]["options"]
+    assert sorted(role) == sorted(module)
+    for name in module:
+        assert role[name]["type"] == module[name]["type"] and bool(role[name].get("no_log")) == bool(module[name].get("no_log")), name
+    entry_role, entry_module = role["registries"]["options"], module["registries"]["options"]
+    assert sorted(entry_role) == sorted(entry_module)
+    for name, spec in entry_module.items():
+        assert {k: v for k, v in entry_role[name].items() if k != "description"} == spec, name
