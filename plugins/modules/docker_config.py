@@ -81,6 +81,16 @@ options:
         type: str
         choices: [present, absent]
         default: present
+      expires_at:
+        description:
+          - When these static credentials stop working (ISO 8601, such as C(2027-03-01T00:00:00Z); a time without
+            zone is UTC), for robot accounts, deploy and access tokens that expire.
+          - Recorded with a fingerprint of the password (never the password) in O(expiry_state_file), where
+            M(runnerkit.gitlab_runner.runner_auth_info) (and C(playbooks/audit.yml)) reads it to report credentials
+            that expire within its C(expiry_warn_days) and to fail a host whose credentials expired.
+          - Unset, the C(exp) of a password that is a JWT is recorded; nothing is recorded otherwise.
+        type: str
+        version_added: 0.2.0
   creds_store:
     description:
       - The global C(credsStore). Omitted leaves it alone; an empty string removes it.
@@ -111,6 +121,17 @@ options:
         no other user can list it or swap the file. A directory the module creates is always made that way.
     type: bool
     default: false
+  expiry_state_file:
+    description:
+      - The rotation state file where the expiry of static credentials (O(registries[].expires_at), or the C(exp) of
+        a JWT password) is recorded, beside what C(playbooks/rotate_registry_auth.yml) and
+        C(playbooks/rotate_ecr_auth.yml) record there. Owned by root, C(0600) in a C(0700) directory (created when
+        missing), written under the same link rules as O(path); never written in check mode, and only when a
+        record changes (a host without expiring credentials gets no such file).
+      - Its default is the default of C(ecr_state_file) of M(runnerkit.gitlab_runner.runner_auth_info).
+    type: path
+    default: /var/lib/runnerkit/rotate_ecr_auth.json
+    version_added: 0.2.0
   owner:
     description: Owner of the file and of a directory the module creates (the runner process user).
     type: str
@@ -153,6 +174,16 @@ EXAMPLES = r"""
     registries:
       - {registry: "registry.example.com/team-a", auth: "{{ team_a_auth }}"}
 
+- name: A Harbor robot account that expires (runner_auth_info warns 14 days before and audit.yml can fail after)
+  runnerkit.gitlab_runner.docker_config:
+    path: /home/gitlab-runner/.docker/config.json
+    owner: gitlab-runner
+    registries:
+      - registry: harbor.example.com
+        username: robot$ci
+        password: "{{ vault_harbor_robot_secret }}"
+        expires_at: "2027-03-01T00:00:00Z"
+
 - name: The same, but keep the ECR token another job renews, and make an existing ~/.docker private
   runnerkit.gitlab_runner.docker_config:
     path: /home/gitlab-runner/.docker/config.json
@@ -170,6 +201,14 @@ changes:
   returned: always
   type: dict
   sample: {"my.registry.tld:5000": "added", "123456789012.dkr.ecr.eu-west-1.amazonaws.com": "unchanged"}
+expires_at:
+  description:
+    - Per registry key, the expiry recorded for its static credentials in O(expiry_state_file) (from
+      O(registries[].expires_at) or a JWT password's C(exp)), ISO 8601 UTC. Registries without one are not listed.
+  returned: always
+  type: dict
+  sample: {"harbor.example.com": "2027-03-01T00:00:00Z"}
+  version_added: 0.2.0
 path:
   description: The file that was managed, after following symlinks.
   returned: always
@@ -181,6 +220,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _rotation as rotation
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 FILE_MODE = 0o600
@@ -195,7 +235,9 @@ ARGUMENT_SPEC = dict(
         auth=dict(type="str", no_log=True),
         helper=dict(type="str"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
+        expires_at=dict(type="str"),
     )),
+    expiry_state_file=dict(type="path", default="/var/lib/runnerkit/rotate_ecr_auth.json"),
     creds_store=dict(type="str"),
     allow_creds_store=dict(type="bool", default=False),
     exclusive=dict(type="bool", default=False),
@@ -237,19 +279,53 @@ def run(module, path):
                 after=new, warnings=warnings + more)
 
 
+def record_expiries(module, records):
+    """Apply docker_config's expiry records to the state file (root's, 0600): (changed, {key: expires_at})."""
+    path = files.real_path(module.params["expiry_state_file"])
+
+    def plan(text, _stat):
+        current = rotation.parse_state(text, path)
+        new, recorded = rotation.plan_static(current, records)
+        # Only a record that changes is a reason to write (or to create the file at all).
+        return (new, recorded), new.get(rotation.STATIC) != current.get(rotation.STATIC)
+
+    def write(_text, stat, planned):
+        files.atomic_write(path, rotation.dump_state(planned[0]), stat=stat, mode=FILE_MODE,
+                           selinux=module.selinux_enabled())
+
+    try:
+        update = files.update_locked(path, plan, write, module.check_mode, DIR_MODE)
+    except rotation.RotationError:
+        if any(records.values()):
+            raise
+        return False, {}  # nothing to record: a broken state file is the rotation's to report
+    return update.needed, update.planned[1]
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     path = module.params["path"]
     try:
         path = files.real_path(path)
+        auth.build_registry_entries(module.params["registries"])  # bad keys are named before any expiry check
+        records = rotation.static_records(module.params["registries"])
+    except (auth.AuthConfigError, rotation.RotationError, files.FileError) as exc:
+        module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
+    try:
         outcome = run(module, path)
     except (auth.AuthConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
+    try:
+        expiry_changed, expires_at = record_expiries(module, records)
+    except (rotation.RotationError, files.FileError) as exc:
+        module.fail_json(msg="expiry_state_file: %s; %s was %s" % (
+            exc, path, "written" if outcome["changed"] and not module.check_mode else "left unchanged"), path=path)
     found = secrets.collect(outcome["before"] or {}) | secrets.collect(outcome["after"])
     secrets.no_log(module, found)
     for warning in outcome["warnings"]:
         module.warn(warning)
-    result = dict(changed=outcome["changed"], changes=outcome["changes"], path=path)
+    result = dict(changed=outcome["changed"] or expiry_changed, changes=outcome["changes"], path=path,
+                  expires_at=expires_at)
     if module._diff and outcome["changed"]:
         result["diff"] = dict(before=auth.masked_config_json(outcome["before"], found),
                               after=auth.masked_config_json(outcome["after"], found),
