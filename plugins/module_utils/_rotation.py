@@ -257,9 +257,9 @@ def renewal_plan(credentials, state, targets, renew_before, now=None):
         if definition.get("renew_before") is not None:
             before = _duration(definition["renew_before"], "credentials[%s].renew_before" % definition["registry"])
         recorded = (infos.get(key) or {}).get("expires_at") if isinstance(infos.get(key), dict) else None
-        if not same_targets:
+        if "targets" in state and not same_targets:
             reason = "the state was written for other targets"
-        elif key not in auths or recorded is None:
+        elif not same_targets or key not in auths or recorded is None:
             reason = "no credential in use is recorded"
         else:
             expires = parse_time(recorded, "state registries[%s].expires_at" % key)
