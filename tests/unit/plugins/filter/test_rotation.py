@@ -38,8 +38,8 @@ def test_rotation_state_keeps_what_others_recorded():
 
 
 def test_rotation_runners_add_the_credentials_to_the_named_runners_only():
-    runners = [{"name": "a", "docker": {"image": "x"}, "docker_auth_config": {"auths": {"own.example.com": {"auth": "o"}},
-                                                                             "credHelpers": {"gcr.io": "gcloud"}}},
+    own = {"auths": {"own.example.com": {"auth": "o"}}, "credHelpers": {"gcr.io": "gcloud"}}
+    runners = [{"name": "a", "docker": {"image": "x"}, "docker_auth_config": own},
                {"name": "b"}, {"name": "gone", "state": "absent"}]
     auths = {HARBOR: {"auth": "n"}}
     assert filters.rotation_runners(runners, ["b", "a"], auths) == [

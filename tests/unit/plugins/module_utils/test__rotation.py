@@ -64,8 +64,8 @@ def test_plan_static_keeps_other_keys_and_drops_an_emptied_section():
     new, recorded = rotation.plan_static(state, {"b.example.com": {"fingerprint": "g", "expires_at": NOW}})
     assert new["auths"] == state["auths"] and set(new["static"]) == {"a.example.com", "b.example.com"}
     assert recorded == {"b.example.com": NOW} and set(state["static"]) == {"a.example.com"}  # input unchanged
-    new, _ = rotation.plan_static(new, {"a.example.com": None, "b.example.com": None})
-    assert "static" not in new and new["auths"] == state["auths"]
+    new, recorded = rotation.plan_static(new, {"a.example.com": None, "b.example.com": None})
+    assert recorded == {} and "static" not in new and new["auths"] == state["auths"]
 
 
 def test_the_audit_finds_a_recorded_expiry_by_password_or_by_fingerprint():
