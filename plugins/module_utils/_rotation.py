@@ -15,7 +15,8 @@ runner_auth_info. Two writers share it, each owning its own keys:
   ``expires_at`` or whose password is a JWT. Only a fingerprint of the password is kept there, never the
   password: the audit recognizes the credential in use by it.
 
-Everything here is pure (plain data in, plain data out); only the callers read and write the file.
+Everything here is pure (plain data in, plain data out) but `record_static_expiries`, the one place that writes
+docker_config's records (through _files, under the link rules of docs/security.md).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ import json
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _ecr as ecr
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
 
 STATE_VERSION = 1
+STATE_MODE, STATE_DIR_MODE = 0o600, 0o700
 STATIC = "static"
 # The keys the rotation writes; a rotation replaces them and keeps every other key (docker_config's `static`).
 ROTATION_KEYS = ("version", "targets", "expires_at", "registries", "auths", "docker_config_registries")
@@ -156,6 +159,32 @@ def parse_state(text, path):
 
 def dump_state(state):
     return json.dumps(state, indent=4, sort_keys=True) + "\n"
+
+
+def record_static_expiries(path, records, check_mode=False, selinux=False):
+    """Apply static_records' `records` to the state file `path` (root's, 0600 in 0700): (changed, {key: expires_at}).
+
+    Written only when a record changes, never in check mode. With nothing to record, a missing file stays missing
+    and a broken one is left alone (the rotation reports it); with records, a broken one raises RotationError.
+    FileError where the link rules refuse the path.
+    """
+    path = files.real_path(path)
+
+    def plan(text, _stat):
+        current = parse_state(text, path)
+        new, recorded = plan_static(current, records)
+        return (new, recorded), new.get(STATIC) != current.get(STATIC)
+
+    def write(_text, stat, planned):
+        files.atomic_write(path, dump_state(planned[0]), stat=stat, mode=STATE_MODE, selinux=selinux)
+
+    try:
+        update = files.update_locked(path, plan, write, check_mode, STATE_DIR_MODE)
+    except RotationError:
+        if any(records.values()):
+            raise
+        return False, {}
+    return update.needed, update.planned[1]
 
 
 def recorded_expiries(state):

@@ -257,6 +257,7 @@ def needs_writing(text, current, new, stat, uid, gid):
 def run(module, path):
     params = module.params
     entries, warnings = auth.build_registry_entries(params["registries"])
+    records = rotation.static_records(params["registries"])  # a bad expires_at fails before anything is written
     keep = auth.normalize_keep(params["keep_auths"], "keep_auths")
     uid, gid = files.resolve_ids(params["owner"], params["group"])
 
@@ -276,30 +277,7 @@ def run(module, path):
     if auth.strip_bom(update.text)[1]:
         more.append(auth.BOM_DROPPED % path)
     return dict(changed=update.changed, changes=changes, before=current if update.text is not None else None,
-                after=new, warnings=warnings + more)
-
-
-def record_expiries(module, records):
-    """Apply docker_config's expiry records to the state file (root's, 0600): (changed, {key: expires_at})."""
-    path = files.real_path(module.params["expiry_state_file"])
-
-    def plan(text, _stat):
-        current = rotation.parse_state(text, path)
-        new, recorded = rotation.plan_static(current, records)
-        # Only a record that changes is a reason to write (or to create the file at all).
-        return (new, recorded), new.get(rotation.STATIC) != current.get(rotation.STATIC)
-
-    def write(_text, stat, planned):
-        files.atomic_write(path, rotation.dump_state(planned[0]), stat=stat, mode=FILE_MODE,
-                           selinux=module.selinux_enabled())
-
-    try:
-        update = files.update_locked(path, plan, write, module.check_mode, DIR_MODE)
-    except rotation.RotationError:
-        if any(records.values()):
-            raise
-        return False, {}  # nothing to record: a broken state file is the rotation's to report
-    return update.needed, update.planned[1]
+                after=new, warnings=warnings + more, records=records)
 
 
 def main():
@@ -307,16 +285,12 @@ def main():
     path = module.params["path"]
     try:
         path = files.real_path(path)
-        auth.build_registry_entries(module.params["registries"])  # bad keys are named before any expiry check
-        records = rotation.static_records(module.params["registries"])
+        outcome = run(module, path)
     except (auth.AuthConfigError, rotation.RotationError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
     try:
-        outcome = run(module, path)
-    except (auth.AuthConfigError, files.FileError) as exc:
-        module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
-    try:
-        expiry_changed, expires_at = record_expiries(module, records)
+        expiry_changed, expires_at = rotation.record_static_expiries(
+            module.params["expiry_state_file"], outcome["records"], module.check_mode, module.selinux_enabled())
     except (rotation.RotationError, files.FileError) as exc:
         module.fail_json(msg="expiry_state_file: %s; %s was %s" % (
             exc, path, "written" if outcome["changed"] and not module.check_mode else "left unchanged"), path=path)
