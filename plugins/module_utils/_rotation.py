@@ -11,8 +11,8 @@ runner_auth_info. Two writers share it, each owning its own keys:
 * the rotation (roles ecr_tokens and registry_tokens): ``targets``, ``expires_at``, ``registries``
   ({key: {expires_at, ...}}), ``auths`` ({key: {auth}}: the credentials it wrote, as it always held them)
   and ``docker_config_registries`` (ecr_tokens only);
-* the docker_config module: ``static`` ({key: {fingerprint, expires_at}}) for entries given with an
-  ``expires_at`` or whose password is a JWT. Only a fingerprint of the password is kept there, never the
+* the docker_config module: ``static`` ({config.json path: {key: {fingerprint, expires_at}}}) for entries given
+  with an ``expires_at`` or whose password is a JWT. Only a fingerprint of the password is kept there, never the
   password: the audit recognizes the credential in use by it.
 
 Everything here is pure (plain data in, plain data out) but `record_static_expiries`, the one place that writes
@@ -126,18 +126,24 @@ def static_records(registries, where="registries"):
     return records
 
 
-def plan_static(state, records):
-    """(new state, {key: expires_at recorded}) with `records` applied to the `static` section; the other
-    keys of the state are kept as they are."""
+def plan_static(state, records, scope):
+    """(new state, {key: expires_at recorded}) with `records` applied to the `static` records of `scope` (the file
+    the credentials are in: each writer's records stay apart, so two files with one registry do not flap); the
+    other keys of the state are kept as they are."""
     new = dict(state or {})
-    section = dict(new.get(STATIC) or {}) if isinstance(new.get(STATIC), dict) else {}
+    static = dict(new.get(STATIC)) if isinstance(new.get(STATIC), dict) else {}
+    section = dict(static.get(scope)) if isinstance(static.get(scope), dict) else {}
     for key, record in sorted(records.items()):
         if record is None:
             section.pop(key, None)
         else:
             section[key] = record
     if section:
-        new[STATIC] = section
+        static[scope] = section
+    else:
+        static.pop(scope, None)
+    if static:
+        new[STATIC] = static
     else:
         new.pop(STATIC, None)
     new.setdefault("version", STATE_VERSION)
@@ -161,8 +167,9 @@ def dump_state(state):
     return json.dumps(state, indent=4, sort_keys=True) + "\n"
 
 
-def record_static_expiries(path, records, check_mode=False, selinux=False):
-    """Apply static_records' `records` to the state file `path` (root's, 0600 in 0700): (changed, {key: expires_at}).
+def record_static_expiries(path, records, scope, check_mode=False, selinux=False):
+    """Apply static_records' `records` of the file `scope` to the state file `path` (root's, 0600 in 0700):
+    (changed, {key: expires_at}).
 
     Written only when a record changes, never in check mode. With nothing to record, a missing file stays missing
     and a broken one is left alone (the rotation reports it); with records, a broken one raises RotationError.
@@ -172,7 +179,7 @@ def record_static_expiries(path, records, check_mode=False, selinux=False):
 
     def plan(text, _stat):
         current = parse_state(text, path)
-        new, recorded = plan_static(current, records)
+        new, recorded = plan_static(current, records, scope)
         return (new, recorded), new.get(STATIC) != current.get(STATIC)
 
     def write(_text, stat, planned):
@@ -202,11 +209,12 @@ def recorded_expiries(state):
             except (auth.AuthConfigError, ecr.ECRError, KeyError, TypeError, AttributeError):
                 continue
     static = state.get(STATIC)
-    for key, record in (static.items() if isinstance(static, dict) else ()):
-        try:
-            out[(state_host(key), record["fingerprint"])] = _epoch(ecr.to_utc(record["expires_at"]))
-        except (ecr.ECRError, KeyError, TypeError, AttributeError):
-            continue
+    for section in (static.values() if isinstance(static, dict) else ()):
+        for key, record in (section.items() if isinstance(section, dict) else ()):
+            try:
+                out[(state_host(key), record["fingerprint"])] = _epoch(ecr.to_utc(record["expires_at"]))
+            except (ecr.ECRError, KeyError, TypeError, AttributeError):
+                continue
     return out
 
 

@@ -290,7 +290,7 @@ def main():
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
     try:
         expiry_changed, expires_at = rotation.record_static_expiries(
-            module.params["expiry_state_file"], outcome["records"], module.check_mode, module.selinux_enabled())
+            module.params["expiry_state_file"], outcome["records"], path, module.check_mode, module.selinux_enabled())
     except (rotation.RotationError, files.FileError) as exc:
         module.fail_json(msg="expiry_state_file: %s; %s was %s" % (
             exc, path, "written" if outcome["changed"] and not module.check_mode else "left unchanged"), path=path)

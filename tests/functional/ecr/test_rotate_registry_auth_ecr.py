@@ -19,7 +19,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.p
 PLAYBOOK = "- import_playbook: %s\n" % os.path.join(REPO_ROOT, "playbooks", "rotate_registry_auth.yml")
 UTC = datetime.timezone.utc
 HARBOR = "harbor.example.com"
-STATIC = {"deploy.example.com": {"fingerprint": "sha256:00", "expires_at": "2030-01-01T00:00:00Z"}}
+STATIC = {"/root/.docker/config.json": {"deploy.example.com": {"fingerprint": "sha256:00",
+                                                               "expires_at": "2030-01-01T00:00:00Z"}}}
 
 
 def test_each_registry_is_renewed_in_its_own_window(moto, aws_certs, run_playbook, tmp_path):

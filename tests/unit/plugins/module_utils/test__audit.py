@@ -80,8 +80,9 @@ def test_ecr_expiries_reads_the_rotations_and_docker_configs_records(tmp_path):
     state.write_text(json.dumps({
         "auths": {"harbor.example.com": {"auth": base64.b64encode(b"robot:rotated").decode()}},
         "registries": {"harbor.example.com": {"expires_at": "2027-01-01T00:00:00Z"}},
-        "static": {"deploy.example.com": {"fingerprint": rotation.fingerprint("deploy.example.com", "gldt"),
-                                          "expires_at": "2027-02-01T00:00:00Z"}}}))
+        "static": {"/root/.docker/config.json": {
+            "deploy.example.com": {"fingerprint": rotation.fingerprint("deploy.example.com", "gldt"),
+                                   "expires_at": "2027-02-01T00:00:00Z"}}}}))
     assert audit.ecr_expiries(str(state)) == {
         ("harbor.example.com", "rotated"): 1798761600.0,
         ("deploy.example.com", rotation.fingerprint("deploy.example.com", "gldt")): 1801440000.0}

@@ -59,21 +59,29 @@ def test_static_records_refuse_bad_input(entry, words):
         rotation.static_records([entry])
 
 
-def test_plan_static_keeps_other_keys_and_drops_an_emptied_section():
-    state = {"version": 1, "auths": {ECR: {"auth": "x"}}, "static": {"a.example.com": {"fingerprint": "f"}}}
-    new, recorded = rotation.plan_static(state, {"b.example.com": {"fingerprint": "g", "expires_at": NOW}})
-    assert new["auths"] == state["auths"] and set(new["static"]) == {"a.example.com", "b.example.com"}
-    assert recorded == {"b.example.com": NOW} and set(state["static"]) == {"a.example.com"}  # input unchanged
-    new, recorded = rotation.plan_static(new, {"a.example.com": None, "b.example.com": None})
-    assert recorded == {} and "static" not in new and new["auths"] == state["auths"]
+def test_plan_static_keeps_other_keys_and_files_and_drops_an_emptied_section():
+    state = {"version": 1, "auths": {ECR: {"auth": "x"}},
+             "static": {"/root/.docker/config.json": {"a.example.com": {"fingerprint": "f"}}, "/other": {"x": {}}}}
+    new, recorded = rotation.plan_static(state, {"b.example.com": {"fingerprint": "g", "expires_at": NOW}},
+                                         "/root/.docker/config.json")
+    assert new["auths"] == state["auths"] and new["static"]["/other"] == {"x": {}}
+    assert set(new["static"]["/root/.docker/config.json"]) == {"a.example.com", "b.example.com"}
+    assert recorded == {"b.example.com": NOW}
+    assert set(state["static"]["/root/.docker/config.json"]) == {"a.example.com"}  # input unchanged
+    new, recorded = rotation.plan_static(new, {"a.example.com": None, "b.example.com": None},
+                                         "/root/.docker/config.json")
+    assert recorded == {} and new["static"] == {"/other": {"x": {}}}
+    new, _ = rotation.plan_static(new, {"x": None}, "/other")
+    assert "static" not in new and new["auths"] == state["auths"]
 
 
 def test_the_audit_finds_a_recorded_expiry_by_password_or_by_fingerprint():
     state = {"auths": {HARBOR: {"auth": b64("robot", "rotated-1")}, "https://index.docker.io/v1/": {"auth": b64("me", "hub")}},
              "registries": {HARBOR: {"expires_at": NOW}, "https://index.docker.io/v1/": {"expires_at": NOW}},
-             "static": {"deploy.example.com/ns": {"fingerprint": rotation.fingerprint("deploy.example.com", "gldt-1"),
-                                                  "expires_at": "2027-01-12T00:00:00Z"},
-                        "broken.example.com": {"expires_at": "never"}}}
+             "static": {"/root/.docker/config.json": {
+                 "deploy.example.com/ns": {"fingerprint": rotation.fingerprint("deploy.example.com", "gldt-1"),
+                                           "expires_at": "2027-01-12T00:00:00Z"},
+                 "broken.example.com": {"expires_at": "never"}}, "/junk": "x"}}
     expiries = rotation.recorded_expiries(state)
     assert expiries[(HARBOR, "rotated-1")] == epoch(NOW) and expiries[("docker.io", "hub")] == epoch(NOW)
     assert len(expiries) == 3

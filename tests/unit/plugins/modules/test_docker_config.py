@@ -166,7 +166,8 @@ def test_expires_at_is_recorded_with_a_fingerprint_never_the_password(config_jso
     text = state.read_text()
     assert ROBOT_SECRET not in text and jwt not in text and "no-expiry" not in text
     data = json.loads(text)
-    assert set(data["static"]) == {"harbor.example.com", "acr.example.com"}
+    assert set(data["static"]) == {str(config_json)}
+    assert set(data["static"][str(config_json)]) == {"harbor.example.com", "acr.example.com"}
 
     expiries = rotation.recorded_expiries(data)
     assert expiries[("harbor.example.com", rotation.fingerprint("harbor.example.com", ROBOT_SECRET))] == 1803859200
@@ -176,10 +177,11 @@ def test_expires_at_is_recorded_with_a_fingerprint_never_the_password(config_jso
     args["registries"][0]["expires_at"] = "2027-04-01T00:00:00Z"
     code, result = run(args, capsys)
     assert result["changed"] is True and result["changes"]["harbor.example.com"] == "unchanged"
-    assert json.loads(state.read_text())["static"]["harbor.example.com"]["expires_at"] == "2027-04-01T00:00:00Z"
+    recorded = json.loads(state.read_text())["static"][str(config_json)]
+    assert recorded["harbor.example.com"]["expires_at"] == "2027-04-01T00:00:00Z"
     args["registries"][0] = {"registry": "harbor.example.com", "state": "absent"}
     assert run(args, capsys)[1]["changed"] is True
-    assert set(json.loads(state.read_text())["static"]) == {"acr.example.com"}
+    assert set(json.loads(state.read_text())["static"][str(config_json)]) == {"acr.example.com"}
 
 
 def test_other_keys_of_the_state_file_are_kept(config_json, tmp_path, capsys):
@@ -192,7 +194,23 @@ def test_other_keys_of_the_state_file_are_kept(config_json, tmp_path, capsys):
         {"registry": "harbor.example.com", "username": "robot", "password": ROBOT_SECRET, "expires_at": "2027-01-01"}]}
     assert run(args, capsys)[0] == 0
     data = json.loads(state.read_text())
-    assert {k: data[k] for k in rotation_state} == rotation_state and data["static"]["harbor.example.com"]
+    assert {k: data[k] for k in rotation_state} == rotation_state
+    assert data["static"][str(config_json)]["harbor.example.com"]["expires_at"] == "2027-01-01T00:00:00Z"
+
+
+def test_two_files_with_one_registry_keep_their_own_records(config_json, tmp_path, capsys):
+    state = tmp_path / "rotate.json"
+    other = tmp_path / "other" / ".docker" / "config.json"
+    entry = {"registry": "harbor.example.com", "username": "robot", "password": ROBOT_SECRET}
+    first = {"path": str(config_json), "expiry_state_file": str(state),
+             "registries": [dict(entry, expires_at="2027-01-01")]}
+    second = {"path": str(other), "expiry_state_file": str(state),
+              "registries": [dict(entry, password="anotherRobotS3cret", expires_at="2027-06-01")]}
+    assert run(first, capsys)[1]["changed"] is True and run(second, capsys)[1]["changed"] is True
+    assert run(first, capsys)[1]["changed"] is False and run(second, capsys)[1]["changed"] is False
+    expiries = rotation.recorded_expiries(json.loads(state.read_text()))
+    assert expiries[("harbor.example.com", rotation.fingerprint("harbor.example.com", ROBOT_SECRET))] == 1798761600
+    assert expiries[("harbor.example.com", rotation.fingerprint("harbor.example.com", "anotherRobotS3cret"))] == 1811808000
 
 
 def test_a_bad_expires_at_fails_and_writes_nothing(config_json, tmp_path, capsys):
