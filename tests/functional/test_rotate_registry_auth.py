@@ -5,7 +5,7 @@
 No Vault server (or Secrets Manager) runs here, so ``ansible.builtin.file`` stands in for the secret store's lookup:
 the test "rotates" the secret by rewriting the file (a JSON object with username, password and expires_at, as a
 Vault KV secret would hold them) and the registry's htpasswd with it. Time is moved through the expiry recorded in
-the host's state file, as in the ECR rotation test.
+the host's state file, as in the ECR rotation test; runner_auth_info then reports the recorded expiry.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ import datetime
 import json
 import os
 import pwd
+import re
 import stat
+import subprocess
+import sys
 import tomllib
 
 import registry as reg
+from conftest import COLLECTIONS_DIR
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = "- import_playbook: %s\n" % os.path.join(REPO_ROOT, "playbooks", "rotate_registry_auth.yml")
@@ -52,6 +56,24 @@ def _docker_auth_config(config_toml):
     runner = tomllib.loads(config_toml.read_text())["runners"][0]
     values = [v.split("=", 1)[1] for v in runner.get("environment", []) if v.startswith("DOCKER_AUTH_CONFIG=")]
     return json.loads(values[0])
+
+
+def _audit(tmp_path, registry, config_json, state_file, warn_days):
+    """runner_auth_info (as Ansible runs it) on a runner that pulls from the registry with config_json: the problems."""
+    config = tmp_path / "audit-config.toml"
+    config.write_text('concurrent = 1\n\n[[runners]]\n  name = "build"\n  url = "https://gitlab.example.com"\n'
+                      '  token = "glrt-audit"\n  executor = "docker"\n  [runners.docker]\n    image = "%s"\n'
+                      % registry.ref("ns/app:1"))
+    args = {"path": str(config), "user": "root", "docker_config": str(config_json), "probe": False,
+            "service": "runnerkit-no-such-unit", "ecr_state_file": str(state_file), "expiry_warn_days": warn_days}
+    args_file = tmp_path / "audit-args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.runnerkit.gitlab_runner.plugins.modules."
+                           "runner_auth_info", str(args_file)], capture_output=True, text=True, timeout=120,
+                          check=False, env=dict(os.environ, PYTHONPATH=COLLECTIONS_DIR))
+    result = json.loads(proc.stdout)
+    assert not result.get("failed"), result
+    return [problem for row in result["images"] for problem in row["problems"]], proc.stdout
 
 
 def _forms(secret):
@@ -158,6 +180,20 @@ def test_lookup_rotation_renews_only_inside_the_window(registry, cert_dir, run_p
     second = files()
     run = rotate()
     assert changed(run) == [] and files() == second
+
+    # 6. The audit reads the recorded expiry of this (non-ECR) credential: nothing to say with 14 days of warning,
+    #    a warning within 90, and an expired credential once the recorded date is past.
+    problems, raw = _audit(tmp_path, registry, config_json, state_file, 14)
+    assert problems == [] and SECOND not in raw
+    problems, raw = _audit(tmp_path, registry, config_json, state_file, 90)
+    assert len(problems) == 1 and re.fullmatch(r"static credentials for %s expire at %s \(in (59|60) days\); renew them"
+                                               % (re.escape(registry.host), _iso(now + datetime.timedelta(days=60))),
+                                               problems[0]), problems
+    state["registries"][registry.host]["expires_at"] = _iso(now - datetime.timedelta(hours=1))
+    state_file.write_text(json.dumps(state))
+    problems, raw = _audit(tmp_path, registry, config_json, state_file, 14)
+    assert problems == ["static credentials for %s expired at %s; pulls fail until they are renewed"
+                        % (registry.host, _iso(now - datetime.timedelta(hours=1)))] and SECOND not in raw
 
     # No secret in any form in any run's -vvv (--diff) output or in what callbacks got.
     for run in runs:
