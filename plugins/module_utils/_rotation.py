@@ -167,9 +167,9 @@ def dump_state(state):
     return json.dumps(state, indent=4, sort_keys=True) + "\n"
 
 
-def record_static_expiries(path, records, scope, check_mode=False, selinux=False):
-    """Apply static_records' `records` of the file `scope` to the state file `path` (root's, 0600 in 0700):
-    (changed, {key: expires_at}).
+def record_static_expiries(path, records_by_scope, check_mode=False, selinux=False):
+    """Apply static_records' records, per file they are in ({scope: records}, such as {config.json path: ...}), to
+    the state file `path` (root's, 0600 in 0700), in one locked write: (changed, {scope: {key: expires_at}}).
 
     Written only when a record changes, never in check mode. With nothing to record, a missing file stays missing
     and a broken one is left alone (the rotation reports it); with records, a broken one raises RotationError.
@@ -179,7 +179,9 @@ def record_static_expiries(path, records, scope, check_mode=False, selinux=False
 
     def plan(text, _stat):
         current = parse_state(text, path)
-        new, recorded = plan_static(current, records, scope)
+        new, recorded = current, {}
+        for scope, records in sorted(records_by_scope.items()):
+            new, recorded[scope] = plan_static(new, records, scope)
         return (new, recorded), new.get(STATIC) != current.get(STATIC)
 
     def write(_text, stat, planned):
@@ -188,7 +190,7 @@ def record_static_expiries(path, records, scope, check_mode=False, selinux=False
     try:
         update = files.update_locked(path, plan, write, check_mode, STATE_DIR_MODE)
     except RotationError:
-        if any(records.values()):
+        if any(any(records.values()) for records in records_by_scope.values()):
             raise
         return False, {}
     return update.needed, update.planned[1]

@@ -289,8 +289,9 @@ def main():
     except (auth.AuthConfigError, rotation.RotationError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
     try:
-        expiry_changed, expires_at = rotation.record_static_expiries(
-            module.params["expiry_state_file"], outcome["records"], path, module.check_mode, module.selinux_enabled())
+        expiry_changed, recorded = rotation.record_static_expiries(
+            module.params["expiry_state_file"], {path: outcome["records"]}, module.check_mode,
+            module.selinux_enabled())
     except (rotation.RotationError, files.FileError) as exc:
         module.fail_json(msg="expiry_state_file: %s; %s was %s" % (
             exc, path, "written" if outcome["changed"] and not module.check_mode else "left unchanged"), path=path)
@@ -299,7 +300,7 @@ def main():
     for warning in outcome["warnings"]:
         module.warn(warning)
     result = dict(changed=outcome["changed"] or expiry_changed, changes=outcome["changes"], path=path,
-                  expires_at=expires_at)
+                  expires_at=recorded.get(path, {}))
     if module._diff and outcome["changed"]:
         result["diff"] = dict(before=auth.masked_config_json(outcome["before"], found),
                               after=auth.masked_config_json(outcome["after"], found),

@@ -223,3 +223,18 @@ def test_rotation_result_refuses_a_credential_that_already_expired_or_is_missing
     plan = rotation.renewal_plan(CREDENTIALS[:1], {}, TARGETS, "3h", NOW)
     with pytest.raises(rotation.RotationError, match="ecr_authorization returned no token"):
         rotation.rotation_result(CREDENTIALS[:1], {}, TARGETS, plan, {"auths": {}}, {}, NOW)
+
+
+def test_record_static_expiries_writes_several_files_records_at_once_and_only_on_change(tmp_path):
+    state = tmp_path / "state" / "rotate.json"
+    record = {"fingerprint": "sha256:1", "expires_at": NOW}
+    by_scope = {"/etc/gitlab-runner/config.toml#build": {HARBOR: record}, "/root/.docker/config.json": {HARBOR: None}}
+    assert rotation.record_static_expiries(str(state), by_scope, check_mode=True) == (
+        True, {"/etc/gitlab-runner/config.toml#build": {HARBOR: NOW}, "/root/.docker/config.json": {}})
+    assert not state.exists()
+    assert rotation.record_static_expiries(str(state), by_scope)[0] is True
+    assert oct(state.stat().st_mode & 0o777) == "0o600" and oct(state.parent.stat().st_mode & 0o777) == "0o700"
+    assert json.loads(state.read_text())["static"] == {"/etc/gitlab-runner/config.toml#build": {HARBOR: record}}
+    assert rotation.record_static_expiries(str(state), by_scope)[0] is False
+    assert rotation.record_static_expiries(str(tmp_path / "none.json"), {"/x": {HARBOR: None}}) == (False, {"/x": {}})
+    assert not (tmp_path / "none.json").exists()
