@@ -71,7 +71,7 @@ def test_plan_static_keeps_other_keys_and_files_and_drops_an_emptied_section():
     new, recorded = rotation.plan_static(new, {"a.example.com": None, "b.example.com": None},
                                          "/root/.docker/config.json")
     assert recorded == {} and new["static"] == {"/other": {"x": {}}}
-    new, _ = rotation.plan_static(new, {"x": None}, "/other")
+    new = rotation.plan_static(new, {"x": None}, "/other")[0]
     assert "static" not in new and new["auths"] == state["auths"]
 
 
