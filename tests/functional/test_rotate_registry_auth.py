@@ -200,3 +200,23 @@ def test_lookup_rotation_renews_only_inside_the_window(registry, cert_dir, run_p
         recorded = json.dumps(run.results)
         for secret in _forms(FIRST) | _forms(SECOND) | _forms(KEEP_SECRET):
             assert secret not in run.output and secret not in recorded
+
+
+def test_docker_config_role_takes_expires_at_and_check_mode_records_nothing(run_playbook, tmp_path):
+    """site.yml's docker_config role passes expires_at through its argument spec to the module; in check mode the
+    expiry is reported and neither config.json nor the state file (the module's default path) is written."""
+    config_json = tmp_path / "home" / ".docker" / "config.json"
+    default_state = "/var/lib/runnerkit/rotate_ecr_auth.json"
+    existed = os.path.exists(default_state)
+    playbook = [{"hosts": "localhost", "gather_facts": False, "roles": [{
+        "role": "runnerkit.gitlab_runner.docker_config", "docker_config_path": str(config_json),
+        "docker_config_user": pwd.getpwuid(os.getuid()).pw_name, "docker_config_registries": [{
+            "registry": "harbor.example.com", "username": "robot$ci", "password": FIRST,
+            "expires_at": "2027-03-01T00:00:00Z"}]}]}]
+    run = run_playbook(playbook, check=True, diff=True)
+    assert run.rc == 0, run.output
+    result = run.result("runnerkit.gitlab_runner.docker_config : Write the registry credentials into config.json of "
+                        "the runner user")
+    assert result["changed"] is True and result["expires_at"] == {"harbor.example.com": "2027-03-01T00:00:00Z"}
+    assert not config_json.exists() and os.path.exists(default_state) == existed
+    assert FIRST not in run.output and FIRST not in json.dumps(run.results)
