@@ -12,7 +12,6 @@ Nothing here writes to the host.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import pwd
@@ -28,6 +27,7 @@ from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _ho
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _registry_client as registry
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _report as report
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _resolve as resolve
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _rotation as rotation
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 
@@ -114,26 +114,13 @@ def legacy_layout(text):
 
 
 def ecr_expiries(path):
-    """{(host, password): epoch} of the tokens rotate_ecr_auth.yml recorded (best effort)."""
+    """{(host, password or its fingerprint): epoch} of the credentials the rotation state file records an expiry
+    for: the rotations' (rotate_ecr_auth.yml, rotate_registry_auth.yml) and docker_config's (best effort)."""
     try:
         text, _stat = files.read_text(path)
-        state = json.loads(text) if text else {}
+        return rotation.recorded_expiries(json.loads(text) if text else {})
     except (files.FileError, ValueError):
         return {}
-    out = {}
-    auths = state.get("auths") if isinstance(state, dict) else None
-    registries = state.get("registries") if isinstance(state, dict) else None
-    recorded = auths.items() if isinstance(auths, dict) and isinstance(registries, dict) else ()
-    for registry_host, entry in recorded:
-        info = registries.get(registry_host)
-        expires = info.get("expires_at") if isinstance(info, dict) else None
-        try:
-            password = auth.decode_auth(entry["auth"])[1]
-            when = datetime.datetime.strptime(expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-        except (auth.AuthConfigError, KeyError, TypeError, ValueError, AttributeError):
-            continue
-        out[(registry_host.lower(), password)] = when.timestamp()
-    return out
 
 
 def helper_env(unit, runner_path, home, user):

@@ -29,13 +29,12 @@ the injected `check_helper(name) -> problem or None` and their answers are unkno
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _ecr as ecr
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _rotation as rotation
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils._config_toml import AUTH_ENV, NETWORK_FLAG, env_split
 
 SOURCE_ENV = "DOCKER_AUTH_CONFIG"
@@ -517,21 +516,6 @@ def source_label(source):
     return source["origin"]
 
 
-def _jwt_expiration(token):
-    """The `exp` (epoch seconds) of a JWT (header.payload.signature, base64url JSON), or None. The signature
-    is not checked: only when the token stops working matters here."""
-    parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 3:
-        return None
-    try:
-        payload = base64.urlsafe_b64decode((parts[1] + "=" * (-len(parts[1]) % 4)).encode("ascii"))
-        data = json.loads(payload.decode("utf-8"))
-    except (ValueError, TypeError, UnicodeError, binascii.Error):
-        return None
-    exp = data.get("exp") if isinstance(data, dict) else None
-    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
-
-
 def static_expiry_problem(entry, now, expiries=None, warn_seconds=EXPIRY_WARN_SECONDS):
     """Expired or soon-expiring static credentials of a registry other than ECR (_ecr.static_token_problem
     covers those): the expiry recorded in `expiries` for this password, else the `exp` of a JWT password or token."""
@@ -541,9 +525,13 @@ def static_expiry_problem(entry, now, expiries=None, warn_seconds=EXPIRY_WARN_SE
     secret = entry["password"] or entry.get("identitytoken") or entry.get("registrytoken")
     if ecr.ECR_HOST.match(host) or not secret:
         return None
-    expiration = (expiries or {}).get((host, entry["password"]))
+    expiries = expiries or {}
+    # Recorded by a rotation (with the password) or by docker_config (with its fingerprint only).
+    expiration = expiries.get((host, entry["password"]))
     if expiration is None:
-        expiration = _jwt_expiration(secret)
+        expiration = expiries.get((host, rotation.fingerprint(host, secret)))
+    if expiration is None:
+        expiration = rotation.jwt_expiration(secret)
     if expiration is None:
         return None
     when = ecr.format_time(expiration)

@@ -73,6 +73,16 @@ options:
         type: str
         choices: [present, absent]
         default: present
+      expires_at:
+        description:
+          - When these static credentials stop working (ISO 8601, such as C(2027-03-01T00:00:00Z); a time without
+            zone is UTC), for robot accounts, deploy and access tokens that expire.
+          - Recorded with a fingerprint of the password (never the password) in O(expiry_state_file), where
+            M(runnerkit.gitlab_runner.runner_auth_info) (and C(playbooks/audit.yml)) reads it to report credentials
+            that expire within its C(expiry_warn_days) and to fail a host whose credentials expired.
+          - Unset, the C(exp) of a password that is a JWT is recorded; nothing is recorded otherwise.
+        type: str
+        version_added: 0.2.0
   creds_store:
     description:
       - The global C(credsStore). Omitted leaves it alone; an empty string removes it.
@@ -97,6 +107,17 @@ options:
     type: list
     elements: str
     default: []
+  expiry_state_file:
+    description:
+      - The rotation state file where the expiry of static credentials (O(registries[].expires_at), or the C(exp) of
+        a JWT password) is recorded, beside what C(playbooks/rotate_registry_auth.yml) and
+        C(playbooks/rotate_ecr_auth.yml) record there. Owned by root, C(0600) in a C(0700) directory (created when
+        missing), written under the same link rules as O(path); never written in check mode, and only when a
+        record changes (a host without expiring credentials gets no such file).
+      - Its default is the default of C(ecr_state_file) of M(runnerkit.gitlab_runner.runner_auth_info).
+    type: path
+    default: /var/lib/runnerkit/rotate_ecr_auth.json
+    version_added: 0.2.0
 extends_documentation_fragment:
   - runnerkit.gitlab_runner.private_files
   - runnerkit.gitlab_runner.private_files.private_directory
@@ -136,6 +157,16 @@ EXAMPLES = r"""
     registries:
       - {registry: "registry.example.com/team-a", auth: "{{ team_a_auth }}"}
 
+- name: A Harbor robot account that expires (runner_auth_info warns 14 days before and audit.yml can fail after)
+  runnerkit.gitlab_runner.docker_config:
+    path: /home/gitlab-runner/.docker/config.json
+    owner: gitlab-runner
+    registries:
+      - registry: harbor.example.com
+        username: robot$ci
+        password: "{{ vault_harbor_robot_secret }}"
+        expires_at: "2027-03-01T00:00:00Z"
+
 - name: The same, but keep the ECR token another job renews, and make an existing ~/.docker private
   runnerkit.gitlab_runner.docker_config:
     path: /home/gitlab-runner/.docker/config.json
@@ -153,6 +184,14 @@ changes:
   returned: always
   type: dict
   sample: {"my.registry.tld:5000": "added", "123456789012.dkr.ecr.eu-west-1.amazonaws.com": "unchanged"}
+expires_at:
+  description:
+    - Per registry key, the expiry recorded for its static credentials in O(expiry_state_file) (from
+      O(registries[].expires_at) or a JWT password's C(exp)), ISO 8601 UTC. Registries without one are not listed.
+  returned: always
+  type: dict
+  sample: {"harbor.example.com": "2027-03-01T00:00:00Z"}
+  version_added: 0.2.0
 path:
   description: The file that was managed, after following symlinks.
   returned: always
@@ -164,6 +203,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _rotation as rotation
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 FILE_MODE = 0o600
@@ -171,7 +211,10 @@ DIR_MODE = 0o700
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
-    registries=dict(type="list", elements="dict", default=[], options=auth.REGISTRY_ENTRY_OPTIONS),
+    # docker_config records the expiry of static credentials; runner_config takes the same entries without it
+    registries=dict(type="list", elements="dict", default=[],
+                    options=dict(auth.REGISTRY_ENTRY_OPTIONS, expires_at=dict(type="str"))),
+    expiry_state_file=dict(type="path", default="/var/lib/runnerkit/rotate_ecr_auth.json"),
     creds_store=dict(type="str"),
     allow_creds_store=dict(type="bool", default=False),
     exclusive=dict(type="bool", default=False),
@@ -191,6 +234,7 @@ def needs_writing(text, current, new, stat, uid, gid):
 def run(module, path):
     params = module.params
     entries, warnings = auth.build_registry_entries(params["registries"])
+    records = rotation.static_records(params["registries"])  # a bad expires_at fails before anything is written
     keep = auth.normalize_keep(params["keep_auths"], "keep_auths")
     uid, gid = files.resolve_ids(params["owner"], params["group"])
 
@@ -210,7 +254,7 @@ def run(module, path):
     if auth.strip_bom(update.text)[1]:
         more.append(auth.BOM_DROPPED % path)
     return dict(changed=update.changed, changes=changes, before=current if update.text is not None else None,
-                after=new, warnings=warnings + more)
+                after=new, warnings=warnings + more, records=records)
 
 
 def main():
@@ -219,13 +263,21 @@ def main():
     try:
         path = files.real_path(path)
         outcome = run(module, path)
-    except (auth.AuthConfigError, files.FileError) as exc:
+    except (auth.AuthConfigError, rotation.RotationError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
+    try:
+        expiry_changed, recorded = rotation.record_static_expiries(
+            module.params["expiry_state_file"], {path: outcome["records"]}, module.check_mode,
+            module.selinux_enabled())
+    except (rotation.RotationError, files.FileError) as exc:
+        module.fail_json(msg="expiry_state_file: %s; %s was %s" % (
+            exc, path, "written" if outcome["changed"] and not module.check_mode else "left unchanged"), path=path)
     found = secrets.collect(outcome["before"] or {}) | secrets.collect(outcome["after"])
     secrets.no_log(module, found)
     for warning in outcome["warnings"]:
         module.warn(warning)
-    result = dict(changed=outcome["changed"], changes=outcome["changes"], path=path)
+    result = dict(changed=outcome["changed"] or expiry_changed, changes=outcome["changes"], path=path,
+                  expires_at=recorded.get(path, {}))
     if module._diff and outcome["changed"]:
         result["diff"] = dict(before=auth.masked_config_json(outcome["before"], found),
                               after=auth.masked_config_json(outcome["after"], found),

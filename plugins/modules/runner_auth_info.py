@@ -130,9 +130,11 @@ options:
     default: []
   ecr_state_file:
     description:
-      - The state file of C(playbooks/rotate_ecr_auth.yml) on the host. When a static ECR token in use is the one
-        recorded there, its recorded expiry is used to report expired or soon-expiring tokens (otherwise the
-        expiry inside the token is used, when it can be read). A missing file is no error.
+      - The rotation state file on the host (of C(playbooks/rotate_ecr_auth.yml) and
+        C(playbooks/rotate_registry_auth.yml), where M(runnerkit.gitlab_runner.docker_config) also records
+        C(expires_at) with a fingerprint of the password). When a static credential in use is one recorded there,
+        its recorded expiry is used to report expired or soon-expiring credentials (otherwise the expiry inside
+        the token is used, when it can be read). A missing file is no error.
     type: path
     default: /var/lib/runnerkit/rotate_ecr_auth.json
   allowed_registries:

@@ -185,9 +185,10 @@ def test_survey_asks_for_variables_the_playbook_reads(template):
 def test_rotate_ecr_auth_has_a_schedule_and_every_playbook_a_template():
     by_playbook = {t["playbook"]: t["name"] for t in TEMPLATES}
     assert set(by_playbook) == {"site.yml", "audit.yml", "rotate_ecr_auth.yml", "pin_images.yml",
-                                "register_runners.yml"}
+                                "register_runners.yml", "rotate_registry_auth.yml"}
     scheduled = {s["unified_job_template"] for s in SCHEDULES}
     assert by_playbook["rotate_ecr_auth.yml"] in scheduled
+    assert by_playbook["rotate_registry_auth.yml"] in scheduled
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=[s["name"] for s in SCHEDULES])

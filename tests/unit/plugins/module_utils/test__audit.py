@@ -1,16 +1,21 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_audit: the credential_helpers role's check (runner_auth_info helpers=...): user and PATH rules.
+"""_audit: the credential_helpers role's check (runner_auth_info helpers=...): user and PATH rules; the expiries
+read from the rotation state file.
 
 The audit itself is tested through the module in tests/unit/plugins/modules/test_runner_auth_info.py.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _audit as audit
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _host as host
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _rotation as rotation
 
 
 def params(**over):
@@ -68,3 +73,18 @@ def test_certificate_problem_only_inside_the_window():
         "daemon refuses pulls from it")
     # Past its end (a probe that still got through, e.g. a clock skew): never a negative count.
     assert "(in 0 days)" in audit.certificate_problem("reg.example.com", now - day, now, 14 * day)
+
+
+def test_ecr_expiries_reads_the_rotations_and_docker_configs_records(tmp_path):
+    state = tmp_path / "rotate.json"
+    state.write_text(json.dumps({
+        "auths": {"harbor.example.com": {"auth": base64.b64encode(b"robot:rotated").decode()}},
+        "registries": {"harbor.example.com": {"expires_at": "2027-01-01T00:00:00Z"}},
+        "static": {"/root/.docker/config.json": {
+            "deploy.example.com": {"fingerprint": rotation.fingerprint("deploy.example.com", "gldt"),
+                                   "expires_at": "2027-02-01T00:00:00Z"}}}}))
+    assert audit.ecr_expiries(str(state)) == {
+        ("harbor.example.com", "rotated"): 1798761600.0,
+        ("deploy.example.com", rotation.fingerprint("deploy.example.com", "gldt")): 1801440000.0}
+    state.write_text("{broken")
+    assert audit.ecr_expiries(str(state)) == {} and audit.ecr_expiries(str(tmp_path / "missing")) == {}

@@ -15,6 +15,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _rotation as rotation
 from ansible_collections.runnerkit.gitlab_runner.plugins.modules import docker_config
 
 ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
@@ -135,3 +136,101 @@ def test_a_bom_is_dropped_because_docker_and_the_runner_cannot_read_it(config_js
     assert not config_json.read_bytes().startswith(b"\xef\xbb\xbf")
     assert json.loads(config_json.read_text()) == data
     assert run(args, capsys)[1]["changed"] is False
+
+
+# ------------------------------------------------------------------ expires_at: recorded in the rotation state file
+
+ROBOT_SECRET = "harborRobotS3cret-77"
+
+
+def _jwt(exp):
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    return "%s.%s.sig" % (part({"alg": "none"}), part({"exp": exp}))
+
+
+def test_expires_at_is_recorded_with_a_fingerprint_never_the_password(config_json, tmp_path, capsys):
+    state = tmp_path / "state" / "rotate.json"
+    jwt = _jwt(1900000000)
+    args = {"path": str(config_json), "expiry_state_file": str(state), "registries": [
+        {"registry": "https://Harbor.example.com/", "username": "robot$ci", "password": ROBOT_SECRET,
+         "expires_at": "2027-03-01T01:00:00+01:00"},
+        {"registry": "acr.example.com", "username": "00000000-0000-0000-0000-000000000000", "password": jwt},
+        {"registry": "plain.example.com", "username": "u", "password": "no-expiry"}]}
+    code, result = run(args, capsys, check=True)
+    assert code == 0 and result["changed"] is True and not state.exists()
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["expires_at"] == {"harbor.example.com": "2027-03-01T00:00:00Z",
+                                                  "acr.example.com": "2030-03-17T17:46:40Z"}
+    assert mode(state) == 0o600 and mode(state.parent) == 0o700
+    text = state.read_text()
+    assert ROBOT_SECRET not in text and jwt not in text and "no-expiry" not in text
+    data = json.loads(text)
+    assert set(data["static"]) == {str(config_json)}
+    assert set(data["static"][str(config_json)]) == {"harbor.example.com", "acr.example.com"}
+
+    expiries = rotation.recorded_expiries(data)
+    assert expiries[("harbor.example.com", rotation.fingerprint("harbor.example.com", ROBOT_SECRET))] == 1803859200
+    assert ROBOT_SECRET not in json.dumps(result) and jwt not in json.dumps(result)
+    assert run(args, capsys)[1]["changed"] is False
+    # Only the expiry changes: a change of the state file alone; removing the entry drops its record.
+    args["registries"][0]["expires_at"] = "2027-04-01T00:00:00Z"
+    code, result = run(args, capsys)
+    assert result["changed"] is True and result["changes"]["harbor.example.com"] == "unchanged"
+    recorded = json.loads(state.read_text())["static"][str(config_json)]
+    assert recorded["harbor.example.com"]["expires_at"] == "2027-04-01T00:00:00Z"
+    args["registries"][0] = {"registry": "harbor.example.com", "state": "absent"}
+    assert run(args, capsys)[1]["changed"] is True
+    assert set(json.loads(state.read_text())["static"][str(config_json)]) == {"acr.example.com"}
+
+
+def test_other_keys_of_the_state_file_are_kept(config_json, tmp_path, capsys):
+    state = tmp_path / "rotate.json"
+    rotation_state = {"version": 1, "targets": {"a": 1}, "auths": {ECR_HOST: {"auth": TOKEN_AUTH}},
+                      "registries": {ECR_HOST: {"expires_at": "2026-01-01T00:00:00Z"}}}
+    state.write_text(json.dumps(rotation_state))
+    os.chmod(state, 0o600)
+    args = {"path": str(config_json), "expiry_state_file": str(state), "registries": [
+        {"registry": "harbor.example.com", "username": "robot", "password": ROBOT_SECRET, "expires_at": "2027-01-01"}]}
+    assert run(args, capsys)[0] == 0
+    data = json.loads(state.read_text())
+    assert {k: data[k] for k in rotation_state} == rotation_state
+    assert data["static"][str(config_json)]["harbor.example.com"]["expires_at"] == "2027-01-01T00:00:00Z"
+
+
+def test_two_files_with_one_registry_keep_their_own_records(config_json, tmp_path, capsys):
+    state = tmp_path / "rotate.json"
+    other = tmp_path / "other" / ".docker" / "config.json"
+    entry = {"registry": "harbor.example.com", "username": "robot", "password": ROBOT_SECRET}
+    first = {"path": str(config_json), "expiry_state_file": str(state),
+             "registries": [dict(entry, expires_at="2027-01-01")]}
+    second = {"path": str(other), "expiry_state_file": str(state),
+              "registries": [dict(entry, password="anotherRobotS3cret", expires_at="2027-06-01")]}
+    assert run(first, capsys)[1]["changed"] is True and run(second, capsys)[1]["changed"] is True
+    assert run(first, capsys)[1]["changed"] is False and run(second, capsys)[1]["changed"] is False
+    expiries = rotation.recorded_expiries(json.loads(state.read_text()))
+    assert expiries[("harbor.example.com", rotation.fingerprint("harbor.example.com", ROBOT_SECRET))] == 1798761600
+    assert expiries[("harbor.example.com", rotation.fingerprint("harbor.example.com", "anotherRobotS3cret"))] == 1811808000
+
+
+def test_a_bad_expires_at_fails_and_writes_nothing(config_json, tmp_path, capsys):
+    state = tmp_path / "rotate.json"
+    before = config_json.read_bytes()
+    for entry, words in (({"registry": "harbor.example.com", "username": "u", "password": "plainPa55word",
+                           "expires_at": "next tuesday"}, "registries[harbor.example.com].expires_at"),
+                         ({"registry": "h.example.com", "helper": "pass", "expires_at": "2027-01-01"},
+                          "only static credentials")):
+        code, result = run({"path": str(config_json), "expiry_state_file": str(state), "registries": [entry]}, capsys)
+        assert code == 1 and words in result["msg"] and "left unchanged" in result["msg"]
+        assert config_json.read_bytes() == before and not state.exists()
+
+
+def test_no_expiring_credentials_leave_a_missing_or_broken_state_file_alone(config_json, tmp_path, capsys):
+    state = tmp_path / "rotate.json"
+    args = {"path": str(config_json), "expiry_state_file": str(state),
+            "registries": [{"registry": "plain.example.com", "username": "u", "password": "plainPa55word"}]}
+    assert run(args, capsys)[1]["changed"] is True and not state.exists()
+    state.write_text("{broken")
+    assert run(args, capsys)[1]["changed"] is False and state.read_text() == "{broken"
+    code, result = run(dict(args, registries=[dict(args["registries"][0], expires_at="2027-01-01")]), capsys)
+    assert code == 1 and result["msg"].startswith("expiry_state_file: ") and "is no JSON" in result["msg"]
