@@ -189,10 +189,10 @@ def markdown(args, results, profile):
                   "| Task | Action | Per host | Seconds |", "|---|---|---|---:|"]
         for task in profile["tasks"]:
             outcome = ", ".join("%s %d" % (k, v) for k, v in sorted(task["hosts"].items()))
-            lines.append("| %s | `%s` | %s | %.3f |" % (task["name"].replace("|", "\\|"), task["action"], outcome,
-                                                       task["seconds"]))
-        lines += ["", "Tasks together: %.2f s of %.2f s." % (sum(t["seconds"] for t in profile["tasks"]),
-                                                             profile["wall"]), ""]
+            name = task["name"].replace("|", "\\|")
+            lines.append("| %s | `%s` | %s | %.3f |" % (name, task["action"], outcome, task["seconds"]))
+        together = sum(task["seconds"] for task in profile["tasks"])
+        lines += ["", "Tasks together: %.2f s of %.2f s." % (together, profile["wall"]), ""]
     return "\n".join(lines)
 
 
@@ -260,8 +260,8 @@ def main(argv=None):
     parser.add_argument("--runners", type=int, default=4)
     parser.add_argument("--forks", type=int, default=5)
     parser.add_argument("--attempts", type=int, default=3, help="fresh hosts and runs per contender (best of them)")
-    parser.add_argument("--smoke", action="store_true", help="2 hosts x 2 runners, one attempt; fail unless reruns "
-                                                              "change nothing")
+    parser.add_argument("--smoke", action="store_true",
+                        help="2 hosts x 2 runners, one attempt; fail unless reruns change nothing")
     parser.add_argument("--write-docs", action="store_true", help="append the tables to docs/performance.md")
     parser.add_argument("--root", default=None, help="sandbox root (default: a new directory under /tmp)")
     parser.add_argument("--keep", action="store_true", help="leave the hosts running (sandbox.py down --all --root ...)")

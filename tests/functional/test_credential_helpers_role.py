@@ -82,7 +82,7 @@ def test_a_rerun_with_nothing_changed_skips_the_verification_and_any_change_brin
     assert [h["ok"] for h in first.result(VERIFY)["helpers"]] == [True]
     with open(os.path.join(dirs["facts"], "runnerkit_credential_helpers.fact"), encoding="utf-8") as handle:
         record = json.load(handle)
-    assert set(record) == {"fingerprint", "passed"} and record["passed"] is True
+    assert record["passed"] is True and record["dir"] == dirs["facts"] and set(record) == {"fingerprint", "passed", "dir"}
     again = run_playbook(PLAY, extra, verbosity=0)
     assert again.rc == 0 and again.status(VERIFY) == "skipped"
     assert [r["task"] for r in again.results if r["status"] == "changed"] == []
