@@ -4,9 +4,11 @@
 #   make awx-runner        pytest tests/awx: site.yml then audit.yml through ansible_runner.run on an
 #                          AWX-like private data dir (env/extravars, env/envvars, -vvv --diff), then
 #                          every artifact is searched for every secret (raw, base64, JSON, TOML): zero hits
-#                          (includes scripts/bench_fleet.py --smoke: 2 hosts x 2 runners)
-#   make bench-fleet       scripts/bench_fleet.py (default 10 hosts x 5 runners; BENCH_FLEET_ARGS=...,
-#                          e.g. --hosts 20 --runners 10 --write-docs); a benchmark, not a test
+#                          (includes scripts/bench_fleet.py --smoke: 2 hosts x 2 runners, the task counts)
+#   make bench-fleet       scripts/bench_fleet.py: the ping floor, site.yml (first run, no-op rerun), the per-key
+#                          and the whole-file template playbooks side by side, best of 3 (default 2 hosts x 4
+#                          runners, forks 5; BENCH_FLEET_ARGS=..., e.g. --hosts 10 --runners 5 --write-docs);
+#                          a benchmark, not a test: see docs/performance.md
 
 AWX_REQUIREMENTS := tests/awx-requirements.txt
 AWX_STAMP        := $(VENV)/.installed-awx-requirements

@@ -101,3 +101,41 @@ def test_no_daemon_running_is_skipped_cleanly_and_check_mode_writes_nothing(run_
     assert run.rc == 0, run.output
     assert run.result(FIND)["rc"] == 3 and run.status(RELOAD) == "skipped"
     assert (tmp_path / "docker" / "daemon.json").exists()
+
+
+# ---------------------------------------------------------------- through site.yml
+
+SITE = "- import_playbook: %s\n" % os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "playbooks", "site.yml")
+SITE_INCLUDE = "Registry CA and client certificates, mirrors and daemon settings"
+
+
+@pytest.fixture
+def site_inventory(tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("gitlab_runners:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    return ["-i", str(inventory)]
+
+
+def site_vars(tmp_path, **more):
+    """The other roles of site.yml on test files (no helper, no registry login, an empty config.toml)."""
+    return dict({"runner_config_path": str(tmp_path / "runner" / "config.toml"),
+                 "docker_config_path": str(tmp_path / "home" / ".docker" / "config.json")}, **more)
+
+
+def test_site_applies_registry_trust_where_declared(run_playbook, role_vars, tmp_path, fake_dockerd, site_inventory):
+    run = run_playbook(SITE, site_vars(tmp_path, **role_vars), args=site_inventory, verbosity=0, diff=True)
+    assert run.rc == 0, run.output
+    assert [task for task in changed_tasks(run) if task.startswith(ROLE)] == [TRUST, DAEMON, RELOAD]
+    assert fake_dockerd[0].wait(timeout=10) == -signal.SIGHUP
+    assert sorted(os.listdir(tmp_path / "docker" / "certs.d" / "reg.example.com:5000")) == [
+        "ca.crt", "client.cert", "client.key"]
+    rerun = run_playbook(SITE, site_vars(tmp_path, **role_vars), args=site_inventory, verbosity=0)
+    assert rerun.rc == 0 and changed_tasks(rerun) == [], rerun.output
+
+
+def test_site_skips_registry_trust_in_one_task_where_nothing_is_declared(run_playbook, tmp_path, site_inventory):
+    run = run_playbook(SITE, site_vars(tmp_path), args=site_inventory, verbosity=0)
+    assert run.rc == 0, run.output
+    assert run.status(SITE_INCLUDE) == "skipped"
+    assert [record["task"] for record in run.results if record["task"].startswith(ROLE)] == []

@@ -550,6 +550,41 @@ def test_runner_role_register_entry_point(gitlab, run_playbook, pki, tmp_path):
     assert_no_token(again, gitlab, token)
 
 
+def test_site_registers_the_runners_of_hosts_that_declare_them(gitlab, run_playbook, pki, tmp_path):
+    """site.yml runs the register entry point on the hosts that declare runner_registrations, before the main
+    entry point edits the same tables (the token is there when runner_config writes the other keys); a host
+    that declares none skips it in one task; a rerun sends no write request; no token in the output."""
+    token = gitlab.add_token()
+    hosts = {name: {"ansible_connection": "local"} for name in FLEET}
+    for name in FLEET[:2]:
+        hosts[name]["runner_registrations"] = [
+            {"name": "own", "executor": "shell", "description": "own {{ inventory_hostname }}"}]
+        hosts[name]["runner_runners"] = [{"name": "own", "executor": "shell", "settings": {"limit": 3}}]
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(json.dumps({"gitlab_runners": {"hosts": hosts}}))
+    site = "- import_playbook: %s\n" % os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "playbooks", "site.yml")
+    extra = {"runner_gitlab_url": gitlab.url, "runner_gitlab_api_token": token, "runner_gitlab_ca_path": pki.ca_file,
+             "runner_config_path": str(tmp_path) + "/{{ inventory_hostname }}/config.toml",
+             "docker_config_path": str(tmp_path) + "/{{ inventory_hostname }}/config.json"}
+    env = {"NO_PROXY": "*", "no_proxy": "*"}
+    first = run_playbook(site, extra, args=("-i", str(inventory)), diff=True, env=env)
+    assert first.rc == 0, first.output
+    assert_no_token(first, gitlab, token)
+    assert sorted(r["description"] for r in gitlab.runners().values()) == ["own host1", "own host2"]
+    for name in FLEET[:2]:
+        own = runner_table(tmp_path / name / "config.toml", "own")
+        assert own["token"] == gitlab.runners()[own["id"]]["token"] and own["limit"] == 3
+    include = "Runners in GitLab and their tokens in config.toml"
+    assert {r["host"]: r["status"] for r in first.results if r["task"] == include} == {
+        "host1": "ok", "host2": "ok", "host3": "skipped"}
+    mark = gitlab.mark()
+    again = run_playbook(site, extra, args=("-i", str(inventory)), diff=True, env=env)
+    assert again.rc == 0 and writes(gitlab, mark) == []
+    assert "changed=0" in again.output
+    assert_no_token(again, gitlab, token)
+
+
 # ---------------------------------------------------------------- prune
 
 

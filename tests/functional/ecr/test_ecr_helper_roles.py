@@ -135,10 +135,12 @@ def _mode_owner(path):
 
 
 @pytest.fixture
-def provisioned(runner_user, run_playbook):
+def provisioned(runner_user, run_playbook, tmp_path):
     """site.yml's first two roles for the runner user, run once: (user, that run, its extra vars)."""
     extra_vars = {
         "credential_helpers_list": [{"name": "ecr-login", "source": "package"}],
+        # The record of the verification stays in the test's directory, not in this machine's /etc/ansible.
+        "credential_helpers_facts_dir": str(tmp_path / "facts.d"),
         # The package is installed by `make deps`; no apt-get update (offline, and no change on the rerun).
         "credential_helpers_apt_cache_valid_time": 0,
         # As site.yml passes it: the roles read no variables of each other.
