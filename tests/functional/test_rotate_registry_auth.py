@@ -26,6 +26,7 @@ from conftest import COLLECTIONS_DIR
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = "- import_playbook: %s\n" % os.path.join(REPO_ROOT, "playbooks", "rotate_registry_auth.yml")
+SITE = "- import_playbook: %s\n" % os.path.join(REPO_ROOT, "playbooks", "site.yml")
 UTC = datetime.timezone.utc
 ROLE = "runnerkit.gitlab_runner.registry_tokens : "
 FIRST, SECOND = "robot-Secret-first-1111", "robot-Secret-second-2222"
@@ -179,6 +180,16 @@ def test_lookup_rotation_renews_only_inside_the_window(registry, cert_dir, run_p
     # 5. Rerun: unchanged.
     second = files()
     run = rotate()
+    assert changed(run) == [] and files() == second
+
+    # 5b. site.yml from the same variables keeps the rotated credential in both places (its wiring of
+    #     rotate_registry_* into keep_auths), even with docker_config_exclusive: no change.
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("gitlab_runners:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    run = run_playbook(SITE, dict(extra_vars, docker_config_path=str(config_json), docker_config_exclusive=True),
+                       args=("-i", str(inventory)), diff=True)
+    assert run.rc == 0, run.output
+    runs.append(run)
     assert changed(run) == [] and files() == second
 
     # 6. The audit reads the recorded expiry of this (non-ECR) credential: nothing to say with 14 days of warning,
