@@ -60,13 +60,69 @@ def rotation_runners(runners, names, auths):
         if not isinstance(own, Mapping):
             raise AnsibleFilterError("rotation_runners: runner %s: docker_auth_config must be a mapping for the "
                                      "rotation to add its credentials" % name)
-        helpers = sorted(set(own.get("credHelpers") or {}) & set(auths))
+        helpers = rotation_helper_conflicts([by_name[name]], list(auths))
         if helpers:
             raise AnsibleFilterError("rotation_runners: runner %s maps %s to a credential helper, which would win "
                                      "over the rotated credential" % (name, ", ".join(helpers)))
-        out.append({"name": name, "docker_auth_config": dict(
-            own, auths=dict(own.get("auths") or {}, **{key: dict(value) for key, value in auths.items()}))})
+        out.append({"name": name, "docker_auth_config": _with_rotated(name, own, auths)})
     return out
+
+
+def _with_rotated(name, own, auths):
+    """A runner's docker_auth_config with the rotated auths: a registry of its `registries` list is replaced
+    there (runner_config refuses a registry in both the list and `auths`), every other one is added to `auths`."""
+    listed, rotated = _listed_with_rotated(name, own.get("registries"), auths)
+    added = {key: dict(value) for key, value in auths.items() if key not in rotated}
+    out = dict(own)
+    if listed is not None:
+        out["registries"] = listed
+    if added or listed is None or "auths" in own:
+        out["auths"] = dict(own.get("auths") or {}, **added)
+    return out
+
+
+def _listed_with_rotated(name, registries, auths):
+    """(the runner's registries list with each rotated registry's entry replaced by its new auth, rotated keys
+    found in it). The expiry of the new credential is the rotation's to record, not the entry's expires_at."""
+    if registries is None:
+        return None, set()
+    if not isinstance(registries, list):
+        raise AnsibleFilterError("rotation_runners: runner %s: docker_auth_config.registries must be a list" % name)
+    listed, found = [], set()
+    for entry in registries:
+        where = "runner %s: docker_auth_config.registries" % name
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("registry"), str):
+            raise AnsibleFilterError("rotation_runners: %s: every entry needs a registry" % where)
+        key = _checked("rotation_runners", auth.normalize_registry_key, entry["registry"],
+                       "%s[%s]" % (where, entry["registry"]))
+        if key not in auths:
+            listed.append(entry)
+            continue
+        listed.append({"registry": entry["registry"], "auth": auths[key]["auth"]})
+        found.add(key)
+    return listed, found
+
+
+def rotation_helper_conflicts(runners, registries):
+    """The registry keys of `registries` that one of `runners` maps to a credential helper, in its credHelpers or
+    in a present entry of its registries list (the helper would win over the rotated credential), sorted."""
+    if not isinstance(runners, list) or not isinstance(registries, list):
+        raise AnsibleFilterError("rotation_helper_conflicts: expected a list of runners and a list of registries")
+    wanted = {_checked("rotation_helper_conflicts", auth.normalize_registry_key, r, "registries[%s]" % r)
+              for r in registries}
+    found = set()
+    for runner in runners:
+        own = runner.get("docker_auth_config") if isinstance(runner, Mapping) else None
+        if not isinstance(own, Mapping):
+            continue
+        helpers = list(own.get("credHelpers") or {}) if isinstance(own.get("credHelpers"), Mapping) else []
+        listed = own.get("registries") if isinstance(own.get("registries"), list) else []
+        helpers += [e.get("registry") for e in listed if isinstance(e, Mapping) and e.get("helper") is not None
+                    and e.get("state", "present") != "absent"]
+        where = "runner %s: docker_auth_config" % runner.get("name")
+        found |= {_checked("rotation_helper_conflicts", auth.normalize_registry_key, r, "%s[%s]" % (where, r))
+                  for r in helpers} & wanted
+    return sorted(found)
 
 
 class FilterModule:
@@ -74,4 +130,5 @@ class FilterModule:
 
     def filters(self):
         return {"registry_rotation_plan": registry_rotation_plan, "registry_rotation_result": registry_rotation_result,
-                "rotation_state": rotation_state, "rotation_runners": rotation_runners}
+                "rotation_state": rotation_state, "rotation_runners": rotation_runners,
+                "rotation_helper_conflicts": rotation_helper_conflicts}

@@ -409,6 +409,7 @@ REGISTRY_ENTRY_OPTIONS = dict(
     auth=dict(type="str", no_log=True),
     helper=dict(type="str"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
+    expires_at=dict(type="str"),  # of static credentials; read by _rotation.static_records, not by registry_entry
 )
 
 

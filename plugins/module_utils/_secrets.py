@@ -313,7 +313,8 @@ def no_log(module, secrets, shown=()):
 
     `shown`: values AnsibleModule hides only because a no_log option holds them next to secrets (the user
     names of an `auths` mapping, see auth_names); masked as substrings they would garble the whole output
-    ("ci" in every "ci-runner"), so they are shown again unless they are secrets too.
+    ("ci" in every "ci-runner"), so they are shown again unless they are secrets too. Also a value the user asked
+    to get back (runner_registration's return_token, under the task's own no_log).
     """
     secrets = {s for s in secrets if isinstance(s, str)}
     module.no_log_values.update(s for s in secrets if len(s) >= MIN_SECRET_LENGTH)

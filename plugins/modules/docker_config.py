@@ -107,20 +107,10 @@ options:
     type: list
     elements: str
     default: []
-  expiry_state_file:
-    description:
-      - The rotation state file where the expiry of static credentials (O(registries[].expires_at), or the C(exp) of
-        a JWT password) is recorded, beside what C(playbooks/rotate_registry_auth.yml) and
-        C(playbooks/rotate_ecr_auth.yml) record there. Owned by root, C(0600) in a C(0700) directory (created when
-        missing), written under the same link rules as O(path); never written in check mode, and only when a
-        record changes (a host without expiring credentials gets no such file).
-      - Its default is the default of C(ecr_state_file) of M(runnerkit.gitlab_runner.runner_auth_info).
-    type: path
-    default: /var/lib/runnerkit/rotate_ecr_auth.json
-    version_added: 0.2.0
 extends_documentation_fragment:
   - runnerkit.gitlab_runner.private_files
   - runnerkit.gitlab_runner.private_files.private_directory
+  - runnerkit.gitlab_runner.expiry_state
 notes:
   - GitLab Runner's Docker executor reads C(config.json) from the home directory of the user the runner process
     runs as (root for a package install), even when jobs run with C(--user).
@@ -211,9 +201,7 @@ DIR_MODE = 0o700
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
-    # docker_config records the expiry of static credentials; runner_config takes the same entries without it
-    registries=dict(type="list", elements="dict", default=[],
-                    options=dict(auth.REGISTRY_ENTRY_OPTIONS, expires_at=dict(type="str"))),
+    registries=dict(type="list", elements="dict", default=[], options=auth.REGISTRY_ENTRY_OPTIONS),
     expiry_state_file=dict(type="path", default="/var/lib/runnerkit/rotate_ecr_auth.json"),
     creds_store=dict(type="str"),
     allow_creds_store=dict(type="bool", default=False),

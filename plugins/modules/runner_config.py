@@ -124,6 +124,17 @@ options:
                 type: str
                 choices: [present, absent]
                 default: present
+              expires_at:
+                description:
+                  - When these static credentials stop working (ISO 8601, such as C(2027-03-01T00:00:00Z); a time
+                    without zone is UTC), see O(runnerkit.gitlab_runner.docker_config#module:registries[].expires_at).
+                  - Recorded per runner with a fingerprint of the password (never the password) in
+                    O(expiry_state_file), where M(runnerkit.gitlab_runner.runner_auth_info) reads it to warn within its
+                    C(expiry_warn_days) and to fail a host whose credentials expired.
+                  - Unset, the C(exp) of a password that is a JWT is recorded; nothing is recorded otherwise. Only
+                    the O(runners[].docker_auth_config.registries) list records expiries, the older mappings do not.
+                type: str
+                version_added: 0.2.0
           auths:
             description:
               - The older form of O(runners[].docker_auth_config.registries) for static credentials.
@@ -177,6 +188,7 @@ options:
     default: false
 extends_documentation_fragment:
   - runnerkit.gitlab_runner.private_files
+  - runnerkit.gitlab_runner.expiry_state
 notes:
   - GitLab Runner reloads C(config.toml) within about 3 seconds of a change for most keys; no restart is needed
     except for C(listen_address) and C(session_server).
@@ -225,6 +237,17 @@ EXAMPLES = r"""
         docker:
           image: alpine:3.20
 
+- name: A Harbor robot account that expires (runner_auth_info warns 14 days before and audit.yml can fail after)
+  runnerkit.gitlab_runner.runner_config:
+    runners:
+      - name: docker-build
+        docker_auth_config:
+          registries:
+            - registry: harbor.example.com
+              username: robot$ci
+              password: "{{ vault_harbor_robot_secret }}"
+              expires_at: "2027-03-01T00:00:00Z"
+
 - name: Keep the static ECR token that playbooks/rotate_ecr_auth.yml renews in the same DOCKER_AUTH_CONFIG
   runnerkit.gitlab_runner.runner_config:
     runners:
@@ -263,6 +286,15 @@ changes:
     runners:
       docker-build: [docker.image, docker.services, feature_flags.FF_NETWORK_PER_BUILD,
                      environment.DOCKER_AUTH_CONFIG]
+expires_at:
+  description:
+    - Per runner given a O(runners[].docker_auth_config.registries) list, per registry key, the expiry recorded for
+      its static credentials in O(expiry_state_file) (from O(runners[].docker_auth_config.registries[].expires_at) or
+      a JWT password's C(exp)), ISO 8601 UTC. Registries without one are not listed.
+  returned: always
+  type: dict
+  sample: {"docker-build": {"harbor.example.com": "2027-03-01T00:00:00Z"}}
+  version_added: 0.2.0
 path:
   description: The file that was managed, after following symlinks.
   returned: always
@@ -282,6 +314,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _rotation as rotation
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 RUNNER_OPTIONS = dict(
@@ -309,6 +342,7 @@ ARGUMENT_SPEC = {
     "global": dict(type="dict"),
     "runners": dict(type="list", elements="dict", default=[], options=RUNNER_OPTIONS),
     "backup": dict(type="bool", default=False),
+    "expiry_state_file": dict(type="path", default="/var/lib/runnerkit/rotate_ecr_auth.json"),
     "owner": dict(type="str"),
     "group": dict(type="str"),
 }
@@ -334,6 +368,31 @@ def auth_names(params):
     for runner in params["runners"] or []:
         names |= secrets.auth_names((runner.get("docker_auth_config") or {}).get("auths"))
     return names
+
+
+def expiry_scope(path, name):
+    """Where a runner's records are kept in the state file: each runner's apart, so two do not flap."""
+    return "%s#%s" % (path, name)
+
+
+def expiry_records(path, runners):
+    """{expiry_scope: static_records} of each present runner given a registries list. RotationError (naming the
+    entry) for a bad expires_at."""
+    records = {}
+    for runner in runners or []:
+        entries = (runner.get("docker_auth_config") or {}).get("registries")
+        if runner["state"] == "present" and entries is not None:
+            where = "runners[%s].docker_auth_config.registries" % runner["name"]
+            records[expiry_scope(path, runner["name"])] = rotation.static_records(entries, where=where)
+    return records
+
+
+def record_expiries(module, records, check_mode):
+    """rotation.record_static_expiries for the runners' records; nothing is read or written without any."""
+    if not records:
+        return False, {}
+    return rotation.record_static_expiries(module.params["expiry_state_file"], records, check_mode,
+                                           module.selinux_enabled())
 
 
 def apply(module, path, desired):
@@ -384,14 +443,29 @@ def main():
     try:
         path = files.real_path(path)
         desired, warnings = core.build_desired(module.params["global"], module.params["runners"])
+        records = expiry_records(path, module.params["runners"])
+    except (core.ConfigError, rotation.RotationError, files.FileError) as exc:
+        module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
+    try:  # a state file that cannot take the records fails before config.toml is written
+        record_expiries(module, records, check_mode=True)
+    except (rotation.RotationError, files.FileError) as exc:
+        module.fail_json(msg="expiry_state_file: %s; %s was left unchanged" % (exc, path), path=path)
+    try:
         text, planned, new_text, backup_file = apply(module, path, desired)
     except (core.ConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)
+    try:
+        changed_expiries, recorded = record_expiries(module, records, module.check_mode)
+    except (rotation.RotationError, files.FileError) as exc:
+        module.fail_json(msg="expiry_state_file: %s; %s was %s" % (
+            exc, path, "written" if planned["changed"] and not module.check_mode else "left unchanged"), path=path)
     found = core.text_secrets(text, planned["data"]) | core.text_secrets(new_text) | param_secrets(module.params)
     secrets.no_log(module, found)
     for warning in warnings + planned["warnings"]:
         module.warn(warning)
-    result = dict(changed=planned["changed"], changes=planned["changes"], path=path)
+    result = dict(changed=planned["changed"] or changed_expiries, changes=planned["changes"], path=path,
+                  expires_at={runner["name"]: recorded[expiry_scope(path, runner["name"])]
+                              for runner in module.params["runners"] if expiry_scope(path, runner["name"]) in recorded})
     if backup_file:
         result["backup_file"] = backup_file
     if module._diff and planned["changed"]:

@@ -606,8 +606,8 @@ def run(module, params, path):
     if params["return_token"] and params["state"] == "present":
         result["token"] = settings["token"] if settings else table["token"]
         # The task's no_log hides the whole result; the token and its parts found by shape (a long random
-        # part is a "blob" too) must not be masked inside it.
-        module.no_log_values.difference_update({v for v in module.no_log_values if v in result["token"]})
+        # part is a "blob" too) must not be masked inside it: shown, as secrets.no_log shows what is asked for.
+        secrets.no_log(module, (), shown={v for v in module.no_log_values if v in result["token"]})
     if module._diff and (planned["changed"] or updates):
         result["diff"] = masked_diff(path, text, new_text if planned["changed"] else None, runner_id, updates, found)
     return result

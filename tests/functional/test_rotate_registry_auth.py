@@ -65,16 +65,27 @@ def _audit(tmp_path, registry, config_json, state_file, warn_days):
     config.write_text('concurrent = 1\n\n[[runners]]\n  name = "build"\n  url = "https://gitlab.example.com"\n'
                       '  token = "glrt-audit"\n  executor = "docker"\n  [runners.docker]\n    image = "%s"\n'
                       % registry.ref("ns/app:1"))
+    return _audit_config(tmp_path, config, config_json, state_file, warn_days)
+
+
+def _audit_config(tmp_path, config, config_json, state_file, warn_days):
+    """runner_auth_info (as Ansible runs it, no probe) on the runners of `config`: the problems, the raw output."""
     args = {"path": str(config), "user": "root", "docker_config": str(config_json), "probe": False,
             "service": "runnerkit-no-such-unit", "ecr_state_file": str(state_file), "expiry_warn_days": warn_days}
-    args_file = tmp_path / "audit-args.json"
+    result, raw = _run_module(tmp_path, "runner_auth_info", args)
+    return [problem for row in result["images"] for problem in row["problems"]], raw
+
+
+def _run_module(tmp_path, name, args):
+    """One module run in its own process, as Ansible runs it: (result, raw output); a failure fails the test."""
+    args_file = tmp_path / ("%s-args.json" % name)
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     proc = subprocess.run([sys.executable, "-m", "ansible_collections.runnerkit.gitlab_runner.plugins.modules."
-                           "runner_auth_info", str(args_file)], capture_output=True, text=True, timeout=120,
+                           + name, str(args_file)], capture_output=True, text=True, timeout=120,
                           check=False, env=dict(os.environ, PYTHONPATH=COLLECTIONS_DIR))
     result = json.loads(proc.stdout)
     assert not result.get("failed"), result
-    return [problem for row in result["images"] for problem in row["problems"]], proc.stdout
+    return result, proc.stdout
 
 
 def _forms(secret):
@@ -231,3 +242,29 @@ def test_docker_config_role_takes_expires_at_and_check_mode_records_nothing(run_
     assert result["changed"] is True and result["expires_at"] == {"harbor.example.com": "2027-03-01T00:00:00Z"}
     assert not config_json.exists() and os.path.exists(default_state) == existed
     assert FIRST not in run.output and FIRST not in json.dumps(run.results)
+
+
+def test_runner_auth_info_warns_for_an_expiry_runner_config_recorded(tmp_path):
+    """runner_config records the expiry of a runner's registries entry (a fingerprint, never the password); the
+    audit recognizes the credential of that runner's DOCKER_AUTH_CONFIG by it and warns within expiry_warn_days."""
+    now = datetime.datetime.now(UTC).replace(microsecond=0)
+    expires = now + datetime.timedelta(days=30)
+    config, state_file = tmp_path / "config.toml", tmp_path / "state" / "rotate.json"
+    config.write_text(CONFIG_TOML)
+    image = "harbor.example.com/ns/app:1"
+    result, raw = _run_module(tmp_path, "runner_config", {
+        "path": str(config), "expiry_state_file": str(state_file), "runners": [{
+            "name": "docker-build", "docker": {"image": image}, "docker_auth_config": {"registries": [{
+                "registry": "harbor.example.com", "username": "robot$ci", "password": FIRST,
+                "expires_at": _iso(expires)}]}}]})
+    assert result["changed"] is True and result["expires_at"] == {"docker-build": {"harbor.example.com": _iso(expires)}}
+    assert FIRST not in raw and FIRST not in state_file.read_text()
+    assert _docker_auth_config(config)["auths"]["harbor.example.com"] == {"auth": _b64("robot$ci", FIRST)}
+
+    no_home_config = tmp_path / "no-home" / "config.json"
+    problems, raw = _audit_config(tmp_path, config, no_home_config, state_file, 14)
+    assert problems == [] and FIRST not in raw
+    problems, raw = _audit_config(tmp_path, config, no_home_config, state_file, 60)
+    assert len(problems) == 1 and re.fullmatch(r"static credentials for harbor\.example\.com expire at %s \(in (29|30) "
+                                               r"days\); renew them" % re.escape(_iso(expires)), problems[0]), problems
+    assert FIRST not in raw

@@ -235,6 +235,10 @@ def test_misconfigured_targets_fail_clearly(moto, aws_certs, run_playbook, tmp_p
         dict(base, rotate_ecr_docker_config=False, rotate_ecr_runners=["missing"], runner_runners=[]),
         dict(base, rotate_ecr_docker_config=False, rotate_ecr_runners=["helper"],
              runner_runners=[{"name": "helper", "docker_auth_config": {"credHelpers": {ECR_HOST: "ecr-login"}}}]),
+        # the same helper in the registries list, spelled as a URL: the same registry key
+        dict(base, rotate_ecr_docker_config=False, rotate_ecr_runners=["listed"], runner_runners=[{
+            "name": "listed", "docker_auth_config": {"registries": [
+                {"registry": "https://%s/" % ECR_HOST, "helper": "ecr-login"}]}}]),
     ]
     mark = moto.mark()
     for extra_vars in cases:

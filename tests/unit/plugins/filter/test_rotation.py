@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.runnerkit.gitlab_runner.plugins.filter import rotation as filters
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as docker_auth
 
 HARBOR = "harbor.example.com"
 CREDENTIALS = [{"registry": HARBOR, "source": "lookup", "lookup": "ansible.builtin.file", "terms": ["f"],
@@ -58,3 +61,54 @@ def test_rotation_runners_add_the_credentials_to_the_named_runners_only():
 def test_rotation_runners_refuse_what_does_not_fit(runners, names, words):
     with pytest.raises(AnsibleFilterError, match=words):
         filters.rotation_runners(runners, names, {HARBOR: {"auth": "n"}})
+
+
+def test_rotation_runners_replace_a_rotated_registry_of_the_registries_list_there():
+    """runner_config refuses a registry in both the list and auths: a listed one is replaced in the list (any
+    spelling of its key, its stale expires_at dropped), the others still go to auths, other entries stay."""
+    new, other = base64.b64encode(b"robot:new").decode(), base64.b64encode(b"ci:other").decode()
+    listed = [{"registry": "https://%s/" % HARBOR.upper(), "username": "robot", "password": "old",
+               "expires_at": "2027-01-01"},
+              {"registry": "own.example.com", "username": "u", "password": "p"}]
+    runners = [{"name": "a", "docker_auth_config": {"registries": listed, "keep_auths": ["x.example.com"]}}]
+    auths = {HARBOR: {"auth": new}, "other.example.com": {"auth": other}}
+    out = filters.rotation_runners(runners, ["a"], auths)
+    assert out == [{"name": "a", "docker_auth_config": {
+        "registries": [{"registry": "https://%s/" % HARBOR.upper(), "auth": new},
+                       {"registry": "own.example.com", "username": "u", "password": "p"}],
+        "auths": {"other.example.com": {"auth": other}}, "keep_auths": ["x.example.com"]}}]
+    assert runners[0]["docker_auth_config"]["registries"] == listed  # input unchanged
+    # what runner_config builds of it: every registry once, the rotated one with the new credential
+    written = {k: v for k, v in out[0]["docker_auth_config"].items() if k != "keep_auths"}
+    data, _warnings = docker_auth.build_auth_config(written)
+    assert data["auths"] == {HARBOR: {"auth": new}, "other.example.com": {"auth": other},
+                             "own.example.com": {"auth": base64.b64encode(b"u:p").decode()}}
+    only_listed = filters.rotation_runners(runners, ["a"], {HARBOR: {"auth": new}})
+    assert "auths" not in only_listed[0]["docker_auth_config"]
+
+
+@pytest.mark.parametrize("registries, words", [
+    ([{"registry": HARBOR, "helper": "pass"}], "maps %s to a credential helper" % HARBOR),
+    ("harbor", "registries must be a list"),
+    ([{"username": "u"}], "every entry needs a registry"),
+])
+def test_rotation_runners_refuse_a_registries_list_that_does_not_fit(registries, words):
+    with pytest.raises(AnsibleFilterError, match=words):
+        filters.rotation_runners([{"name": "a", "docker_auth_config": {"registries": registries}}], ["a"],
+                                 {HARBOR: {"auth": "n"}})
+
+
+def test_rotation_helper_conflicts_find_helpers_in_both_forms_by_registry_key():
+    ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    runners = [{"name": "a", "docker_auth_config": {"credHelpers": {"https://%s/" % ecr: "ecr-login"}}},
+               {"name": "b", "docker_auth_config": {"registries": [
+                   {"registry": HARBOR.upper(), "helper": "pass"},
+                   {"registry": "gone.example.com", "helper": "pass", "state": "absent"},
+                   {"registry": "static.example.com", "username": "u", "password": "p"}]}},
+               {"name": "c"}, {"name": "d", "docker_auth_config": None}]
+    rotated = [ecr, HARBOR, "gone.example.com", "static.example.com", "other.example.com"]
+    assert filters.rotation_helper_conflicts(runners, rotated) == [ecr, HARBOR]
+    assert filters.rotation_helper_conflicts(runners[1:], ["https://%s/" % HARBOR]) == [HARBOR]
+    assert filters.rotation_helper_conflicts(runners[2:], rotated) == []
+    with pytest.raises(AnsibleFilterError, match="expected a list of runners"):
+        filters.rotation_helper_conflicts({"name": "a"}, rotated)

@@ -28,6 +28,7 @@ except ImportError:  # Python < 3.11
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _rotation as rotation
 from ansible_collections.runnerkit.gitlab_runner.plugins.modules import runner_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -709,3 +710,114 @@ def test_the_runner_role_takes_the_docker_auth_config_the_module_takes():
     assert sorted(entry_role) == sorted(entry_module)
     for name, spec in entry_module.items():
         assert {k: v for k, v in entry_role[name].items() if k != "description"} == spec, name
+
+
+# ------------------------------------------------------------------ expires_at of the registries list
+
+ROBOT_SECRET = "Robot-Secret-4711-zz"
+
+
+def expiring(expires_at="2027-03-01T01:00:00+01:00", **more):
+    entry = {"registry": "https://Harbor.example.com/", "username": "robot$ci", "password": ROBOT_SECRET,
+             "expires_at": expires_at}
+    return dict(entry, **more)
+
+
+def test_expires_at_is_recorded_per_runner_with_a_fingerprint_never_the_password(config, tmp_path, capsys):
+    """The four steps: check mode writes neither file, the run records the expiry under config.toml#runner,
+    reruns (also in check mode) change nothing; the state file holds a fingerprint, never the password."""
+    state = tmp_path / "state" / "rotate.json"
+    args = {"path": config, "expiry_state_file": str(state), "runners": [docker_a(docker_auth_config={"registries": [
+        expiring(), {"registry": "plain.example.com", "username": "u", "password": "no-expiry-Pa55"}]})]}
+    before = snapshot(config)
+    code, result = run(args, capsys, check=True)
+    assert code == 0 and result["changed"] is True and snapshot(config) == before and not state.exists()
+    assert result["expires_at"] == {"docker-a": {"harbor.example.com": "2027-03-01T00:00:00Z"}}
+    code, result = run(args, capsys, diff=True)
+    assert code == 0 and result["changed"] is True
+    assert result["expires_at"] == {"docker-a": {"harbor.example.com": "2027-03-01T00:00:00Z"}}
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o600 and stat.S_IMODE(os.stat(state.parent).st_mode) == 0o700
+    text = state.read_text()
+    assert ROBOT_SECRET not in text and "no-expiry-Pa55" not in text
+    data = json.loads(text)
+    assert data["static"] == {config + "#docker-a": {"harbor.example.com": {
+        "fingerprint": rotation.fingerprint("harbor.example.com", ROBOT_SECRET), "expires_at": "2027-03-01T00:00:00Z"}}}
+    assert ROBOT_SECRET not in json.dumps(result)
+    written = snapshot(config), state.read_bytes()
+    for check in (False, True):
+        code, result = run(args, capsys, check=check)
+        assert code == 0 and result["changed"] is False and (snapshot(config), state.read_bytes()) == written
+        assert result["expires_at"] == {"docker-a": {"harbor.example.com": "2027-03-01T00:00:00Z"}}
+
+
+def test_a_changed_or_removed_expiry_is_a_change_of_the_state_file_alone(config, tmp_path, capsys):
+    state = tmp_path / "rotate.json"
+    args = {"path": config, "expiry_state_file": str(state),
+            "runners": [docker_a(docker_auth_config={"registries": [expiring()]})]}
+    assert run(args, capsys)[1]["changed"] is True
+    written = snapshot(config)
+    args["runners"][0]["docker_auth_config"]["registries"] = [expiring("2027-04-01")]
+    code, result = run(args, capsys)
+    assert code == 0 and result["changed"] is True and result["changes"] == {} and snapshot(config) == written
+    assert json.loads(state.read_text())["static"][config + "#docker-a"]["harbor.example.com"]["expires_at"] == (
+        "2027-04-01T00:00:00Z")
+    args["runners"][0]["docker_auth_config"]["registries"] = [expiring(None)]
+    code, result = run(args, capsys)
+    assert code == 0 and result["changed"] is True and result["expires_at"] == {"docker-a": {}}
+    assert "static" not in json.loads(state.read_text())
+
+
+def test_two_runners_with_one_registry_keep_their_own_records(config, tmp_path, capsys):
+    state = tmp_path / "rotate.json"
+    args = {"path": config, "expiry_state_file": str(state), "runners": [
+        docker_a(docker_auth_config={"registries": [expiring("2027-01-01")]}),
+        {"name": "shell-b", "docker_auth_config": {"registries": [expiring("2027-06-01", password="anotherRobotS3cret")]}}]}
+    code, result = run(args, capsys)
+    assert code == 0 and result["expires_at"] == {"docker-a": {"harbor.example.com": "2027-01-01T00:00:00Z"},
+                                                  "shell-b": {"harbor.example.com": "2027-06-01T00:00:00Z"}}
+    assert run(args, capsys)[1]["changed"] is False
+    expiries = rotation.recorded_expiries(json.loads(state.read_text()))
+    assert expiries[("harbor.example.com", rotation.fingerprint("harbor.example.com", ROBOT_SECRET))] == 1798761600
+    assert expiries[("harbor.example.com", rotation.fingerprint("harbor.example.com", "anotherRobotS3cret"))] == 1811808000
+
+
+@pytest.mark.parametrize("entry, words", [
+    pytest.param(expiring("next tuesday"), "runners[docker-a].docker_auth_config.registries[https://Harbor.example.com/]"
+                 ".expires_at", id="not-a-time"),
+    pytest.param({"registry": "h.example.com", "helper": "pass", "expires_at": "2027-01-01"},
+                 "runners[docker-a].docker_auth_config.registries[h.example.com].expires_at: only static credentials",
+                 id="helper"),
+])
+def test_a_bad_expires_at_fails_naming_the_option_and_writes_nothing(config, tmp_path, capsys, entry, words):
+    state = tmp_path / "rotate.json"
+    before = snapshot(config)
+    code, result = run({"path": config, "expiry_state_file": str(state),
+                        "runners": [docker_a(docker_auth_config={"registries": [entry]})]}, capsys)
+    assert code == 1 and words in result["msg"] and result["msg"].endswith("the file was left unchanged")
+    assert snapshot(config) == before and not state.exists()
+
+
+def test_a_broken_state_file_fails_before_config_toml_is_written(config, tmp_path, capsys):
+    state = tmp_path / "rotate.json"
+    state.write_text("{broken")
+    before = snapshot(config)
+    args = {"path": config, "expiry_state_file": str(state),
+            "runners": [docker_a(docker_auth_config={"registries": [expiring()]})]}
+    code, result = run(args, capsys)
+    assert code == 1 and result["msg"].startswith("expiry_state_file: ") and "is no JSON" in result["msg"]
+    assert result["msg"].endswith("%s was left unchanged" % config)
+    assert snapshot(config) == before and state.read_text() == "{broken" and ROBOT_SECRET not in json.dumps(result)
+
+
+def test_without_expiring_credentials_the_state_file_is_not_touched(config, tmp_path, capsys):
+    """No registries list, or one without expiries: a missing state file stays missing, a broken one alone."""
+    state = tmp_path / "rotate.json"
+    plain = {"registry": "plain.example.com", "username": "u", "password": "plainPa55word"}
+    for runner in (docker_a(docker={"image": "alpine:3.21"}), docker_a(docker_auth_config={"registries": [plain]})):
+        code, result = run({"path": config, "expiry_state_file": str(state), "runners": [runner]}, capsys)
+        assert code == 0 and not state.exists()
+    assert result["expires_at"] == {"docker-a": {}}
+    state.write_text("{broken")
+    code, result = run({"path": config, "expiry_state_file": str(state),
+                        "runners": [docker_a(docker_auth_config={"registries": [plain]})]}, capsys)
+    assert code == 0 and result["changed"] is False and state.read_text() == "{broken"
