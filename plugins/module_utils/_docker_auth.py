@@ -284,14 +284,22 @@ def image_registry_path(image):
         raise AuthConfigError("image reference %r is empty or not a string" % (image,))
     parts = image.strip().split("/")
     parts[-1] = parts[-1].split(":", 1)[0]
+    host, rest = split_registry(parts)
+    return "/".join([host] + rest)
+
+
+def split_registry(parts):
+    """(registry host, the other path parts) of an image name split at '/'; the one rule Docker and the runner share.
+
+    The first part is the registry when there are more and it has '.' or ':' or is `localhost` (lower-cased);
+    otherwise the image is Docker Hub's, `docker.io` (`index.docker.io` is the same).
+    """
     first = parts[0]
     if len(parts) > 1 and ("." in first or ":" in first or first.lower() == "localhost"):
-        host, rest = first.lower(), parts[1:]
+        host, rest = first.lower(), list(parts[1:])
     else:
-        host, rest = "docker.io", parts
-    if host == "index.docker.io":
-        host = "docker.io"
-    return "/".join([host] + rest)
+        host, rest = "docker.io", list(parts)
+    return ("docker.io" if host == "index.docker.io" else host), rest
 
 
 def image_registry(image):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 #
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
-"""A small Docker Registry HTTP API v2 client (standard library only): is an image there, and its digest.
+"""A small Docker Registry HTTP API v2 client (standard library and _docker_auth): is an image there, and its digest.
 
 GET /v2/ -> 401 challenge -> Basic credentials or a Bearer token from the realm (GET with Basic,
 POST refresh_token for identity tokens, anonymous GET) -> HEAD of the manifest, accepting Docker and
@@ -35,6 +35,8 @@ import ssl
 import time
 import urllib.parse
 import urllib.request
+
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as auth
 
 OK, UNAUTHORIZED, NOT_FOUND, UNREACHABLE, ERROR = "ok", "unauthorized", "not_found", "unreachable", "error"
 TIMEOUT = "timeout"
@@ -71,15 +73,9 @@ def split_image(image):
     tag = None
     if ":" in parts[-1]:
         parts[-1], tag = parts[-1].split(":", 1)
-    first = parts[0]
-    if len(parts) > 1 and ("." in first or ":" in first or first.lower() == "localhost"):
-        registry, repo = first.lower(), parts[1:]
-    else:
-        registry, repo = "docker.io", parts
-    if registry in ("docker.io", "index.docker.io"):
-        registry = "docker.io"
-        if len(repo) == 1:
-            repo = ["library"] + repo
+    registry, repo = auth.split_registry(parts)
+    if registry == "docker.io" and len(repo) == 1:
+        repo = ["library"] + repo
     repository = "/".join(repo)
     if not repository or any(not p for p in repo) or not re.match(r"^[a-z0-9._/-]+$", repository):
         raise ImageRefError("image reference %r has an invalid repository name %r" % (image, repository))

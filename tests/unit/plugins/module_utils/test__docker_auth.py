@@ -343,3 +343,15 @@ def test_redaction_hides_every_secret_and_keeps_usernames():
 @given(st.text(min_size=1).filter(lambda s: ":" not in s), st.text())
 def test_auth_encoding_round_trips(username, password):
     assert auth.decode_auth(auth.encode_auth(username, password)) == (username, password)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("alpine", ("docker.io", ["alpine"])),
+    ("ns/app", ("docker.io", ["ns", "app"])),
+    ("index.docker.io/ns/app", ("docker.io", ["ns", "app"])),
+    ("Registry.Example:5000/ns/app", ("registry.example:5000", ["ns", "app"])),
+    ("LOCALHOST/app", ("localhost", ["app"])),
+    ("registry.example", ("docker.io", ["registry.example"])),  # one part: a Hub image, whatever it looks like
+])
+def test_split_registry_is_the_rule_docker_and_the_runner_share(name, expected):
+    assert auth.split_registry(name.split("/")) == expected
