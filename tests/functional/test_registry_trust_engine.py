@@ -9,7 +9,7 @@
 - dockerd (tests/containers/docker_engine.sh) runs in its own mount namespace with a test directory over
   /etc/docker (its certs.d and daemon.json; the machine's /etc/docker is left alone) and an /etc/hosts
   that sends Docker Hub to a closed loopback port, so only the mirror can serve a Hub image.
-- The registry_trust role (certs.d and daemon.json, SIGHUP) and the docker_config module (credentials)
+- playbooks/site.yml: the registry_trust role (certs.d and daemon.json, SIGHUP) and the docker_config role (credentials)
   run through ansible-playbook; the pulls are the Docker CLI's, with DOCKER_CONFIG as a user checks it.
 
 Skipped only when not root, or when docker_engine.sh cannot start a daemon (docker.io not installable).
@@ -23,12 +23,12 @@ import re
 import shutil
 import socket
 import subprocess
-import textwrap
 import time
 
 import pytest
 
 import registry as reg
+from conftest import REPO_ROOT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE_SH = os.path.join(HERE, "..", "containers", "docker_engine.sh")
@@ -223,21 +223,16 @@ def daemon_pid(engine):
         return int(handle.read().strip())
 
 
-PLAY = textwrap.dedent("""\
-    - hosts: localhost
-      gather_facts: true
-      gather_subset: ["!all", "min"]
-      roles:
-        - runnerkit.gitlab_runner.registry_trust
-      tasks:
-        - name: Credentials for the private registry, where a user would check them with DOCKER_CONFIG
-          runnerkit.gitlab_runner.docker_config:
-            path: "{{ test_docker_config_dir }}/config.json"
-            registries:
-              - registry: "{{ test_private }}"
-                username: ci
-                password: "{{ test_password }}"
-    """)
+# site.yml itself, on localhost as a member of gitlab_runners: registry_trust runs where registry_trust_* is set,
+# docker_config writes the credentials where a user would check them with DOCKER_CONFIG.
+PLAY = "- import_playbook: %s\n" % os.path.join(REPO_ROOT, "playbooks", "site.yml")
+INVENTORY = "gitlab_runners:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+
+
+def site(run_playbook, engine, extra_vars, **kwargs):
+    inventory = engine[3] / "inventory.yml"
+    inventory.write_text(INVENTORY)
+    return run_playbook(PLAY, extra_vars, args=("-i", str(inventory)), **kwargs)
 
 
 def read(path):
@@ -261,9 +256,9 @@ def play_vars(engine, registries, ca_file, client_pair=True):
         "registry_trust_registries": [{"registry": "https://%s/" % private.host, "ca_cert": ca_text},
                                       {"registry": mirror.host, "ca_cert": ca_text}, mtls_entry],
         "registry_trust_mirrors": [mirror.url],
-        "test_docker_config_dir": str(work / "docker-config"),
-        "test_private": private.host,
-        "test_password": USERS["ci"],
+        "docker_config_path": str(work / "docker-config" / "config.json"),
+        "docker_config_registries": [{"registry": private.host, "username": "ci", "password": USERS["ci"]}],
+        "runner_config_path": str(work / "gitlab-runner" / "config.toml"),
     }
 
 
@@ -279,7 +274,7 @@ def test_1_the_daemon_does_not_trust_the_registry_before_the_collection_runs(eng
 def test_2_trust_mirror_and_credentials_make_the_pulls_work_without_a_restart(engine, registries, pki, run_playbook):
     private, mirror, mtls = registries
     pid = daemon_pid(engine)
-    playbook = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
+    playbook = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
     assert playbook.rc == 0, playbook.output
     assert playbook.status(RELOAD) == "changed" and USERS["ci"] not in playbook.output
     without = pull(engine, private.ref("ns/app:1"))
@@ -297,7 +292,7 @@ def test_2_trust_mirror_and_credentials_make_the_pulls_work_without_a_restart(en
     assert hub.returncode == 0, hub.stderr
     assert mirror.images["library/alpine:3"] in hub.stdout
     assert any("/v2/library/alpine/manifests/3" in (request.uri or "") for request in mirror.requests(mark))
-    rerun = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
+    rerun = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
     assert rerun.rc == 0 and changed(rerun) == [], rerun.output
     assert daemon_pid(engine) == pid
 
@@ -305,28 +300,28 @@ def test_2_trust_mirror_and_credentials_make_the_pulls_work_without_a_restart(en
 def test_3_a_wrong_ca_makes_the_pull_fail_again(engine, registries, pki, run_playbook):
     private = registries[0]
     config_dir = engine[3] / "docker-config"
-    wrong = run_playbook(PLAY, play_vars(engine, registries, pki[1].ca_file), verbosity=0)
+    wrong = site(run_playbook, engine, play_vars(engine, registries, pki[1].ca_file), verbosity=0)
     assert wrong.rc == 0 and changed(wrong) == [ROLE + "Write the registries' CA and client certificates into certs.d"]
     failed = pull(engine, private.ref("ns/app:1"), config=config_dir)
     assert failed.returncode != 0 and "x509: certificate signed by unknown authority" in failed.stderr, failed.stderr
-    right = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
+    right = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
     assert right.rc == 0, right.output
     assert pull(engine, private.ref("ns/app:1"), config=config_dir).returncode == 0
-    again = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
+    again = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
     assert again.rc == 0 and changed(again) == [], again.output
 
 
 def test_4_without_its_client_certificate_the_registry_refuses_the_daemon(engine, registries, pki, run_playbook):
     mtls = registries[2]
     key_line = read(os.path.join(mtls.client_dir, "client.key")).splitlines()[1]
-    dropped = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file, client_pair=False), verbosity=0,
+    dropped = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file, client_pair=False), verbosity=0,
                            diff=True)
     assert dropped.rc == 0 and key_line not in dropped.output, dropped.output
     assert sorted(os.listdir(engine[0] / "certs.d" / mtls.host)) == ["ca.crt"]
     refused = pull(engine, mtls.ref("ns/tls:1"))
     assert refused.returncode != 0 and "remote error: tls: bad certificate" in refused.stderr, refused.stderr
-    restored = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0, diff=True)
+    restored = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file), verbosity=0, diff=True)
     assert restored.rc == 0 and key_line not in restored.output, restored.output
     assert pull(engine, mtls.ref("ns/tls:1")).returncode == 0
-    again = run_playbook(PLAY, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
+    again = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file), verbosity=0)
     assert again.rc == 0 and changed(again) == [], again.output
