@@ -6,8 +6,8 @@
 """runner_registration's decisions: what to do with a runner given its config.toml table and GitLab's answers.
 
 Pure but for the GET requests of the client handed in (find, get, managers): the module makes every write
-request (create, reset, update, delete) and writes config.toml through runner_config's path. Here: the runner's
-table and its owned keys, the plan (create, keep, reset, rotate, adopt, update settings, delete), the settings
+request (create, reset, update, delete) and writes config.toml through runner_config's path. Here: the arguments
+checked, the runner's table and its owned keys, the plan (create, keep, reset, rotate, adopt, update settings, delete), the settings
 diff, the health of the kept token, the keys written after a create or reset, the runner_config spec of the
 runner and the result. Plain data in, plain data out (no tomlkit): importable on the targets' Python 3.9.
 """

@@ -343,3 +343,11 @@ def test_redaction_hides_every_secret_and_keeps_usernames():
 @given(st.text(min_size=1).filter(lambda s: ":" not in s), st.text())
 def test_auth_encoding_round_trips(username, password):
     assert auth.decode_auth(auth.encode_auth(username, password)) == (username, password)
+
+
+def test_json_object_names_what_is_wrong_and_takes_names_literally():
+    assert auth.json_object('{"a": 1}', ValueError, "x", "y") == {"a": 1}
+    with pytest.raises(KeyError, match="{p} is no JSON"):
+        auth.json_object("{", KeyError, "{p} is no JSON ({exc})", "-", p="{p}")
+    with pytest.raises(KeyError, match="50% list: no object"):
+        auth.json_object("[]", KeyError, "-", "{p} list: no object", p="50%")
