@@ -260,6 +260,18 @@ def compact_json(data):
     return json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
+def json_object(text, error, no_json, no_object, **names):
+    """The JSON object in `text`; else `error` with the message `no_json` (no JSON; {exc} is the parser's
+    complaint) or `no_object` (JSON of another kind), both str.format templates filled with `names`."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise error(no_json.format(exc=exc, **names)) from exc
+    if not isinstance(value, dict):
+        raise error(no_object.format(**names))
+    return value
+
+
 def parse_auth_config(text):
     """Parsed DOCKER_AUTH_CONFIG JSON, or None when it is not a JSON object (the runner discards it)."""
     try:

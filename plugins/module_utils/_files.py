@@ -328,14 +328,19 @@ def real_path(path):
 
 # --------------------------------------------------------------------------- files beside the target
 
-def _open_regular(dir_fd, real, name, access=os.O_RDONLY):
-    """(descriptor, fstat) of the regular file `name` in `dir_fd`, never through a link."""
+def _open_unfollowed(dir_fd, real, name, flags, mode=0o777):
+    """os.open of `name` in `dir_fd` (`flags` hold O_NOFOLLOW); FileError when `name` is a symbolic link."""
     try:
-        fd = os.open(name, access | FILE_FLAGS, dir_fd=dir_fd)
+        return os.open(name, flags, mode, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
         raise FileError("refusing to follow %s: %s" % (os.path.join(real, name), _describe(dir_fd, name))) from exc
+
+
+def _open_regular(dir_fd, real, name, access=os.O_RDONLY):
+    """(descriptor, fstat) of the regular file `name` in `dir_fd`, never through a link."""
+    fd = _open_unfollowed(dir_fd, real, name, access | FILE_FLAGS)
     try:
         entry = os.fstat(fd)
         if stat_module.S_ISDIR(entry.st_mode):
@@ -400,16 +405,11 @@ def _open_lock(dir_fd, real, name, uid, gid, owners):
     lock = ".%s.lock" % name
     flags = os.O_RDONLY | FILE_FLAGS  # flock needs no write access
     try:
-        try:
-            fd = os.open(lock, flags | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE, dir_fd=dir_fd)
-            created = True
-        except FileExistsError:
-            fd = os.open(lock, flags, dir_fd=dir_fd)
-            created = False
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        raise FileError("refusing to follow %s: %s" % (os.path.join(real, lock), _describe(dir_fd, lock))) from exc
+        fd = _open_unfollowed(dir_fd, real, lock, flags | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
+        created = True
+    except FileExistsError:
+        fd = _open_unfollowed(dir_fd, real, lock, flags)
+        created = False
     try:
         entry = os.fstat(fd)
         if not created:

@@ -254,13 +254,8 @@ def helper_list(run_helper, name):
     rc, out = run_helper(name, "list", "unused")
     if rc != 0:
         raise _helper_error("list", rc, out)
-    try:
-        value = json.loads(out)
-    except ValueError as exc:
-        raise SourceError("docker-credential-%s list: invalid JSON answer: %s" % (name, exc))
-    if not isinstance(value, dict):
-        raise SourceError("docker-credential-%s list: the answer is not a JSON object" % name)
-    return value
+    return auth.json_object(out, SourceError, "docker-credential-{name} list: invalid JSON answer: {exc}",
+                            "docker-credential-{name} list: the answer is not a JSON object", name=name)
 
 
 def _creds(answer):

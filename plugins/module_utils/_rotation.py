@@ -154,13 +154,8 @@ def parse_state(text, path):
     """The state file's data ({} for a missing or empty file); RotationError for one that is no JSON object."""
     if not text or not text.strip():
         return {}
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise RotationError("%s is no JSON (%s); fix or remove it" % (path, exc))
-    if not isinstance(data, dict):
-        raise RotationError("%s holds no JSON object; fix or remove it" % path)
-    return data
+    return auth.json_object(text, RotationError, "{path} is no JSON ({exc}); fix or remove it",
+                            "{path} holds no JSON object; fix or remove it", path=path)
 
 
 def dump_state(state):

@@ -285,8 +285,6 @@ path:
   sample: /etc/gitlab-runner/config.toml
 """
 
-import datetime
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -294,6 +292,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _config_toml as core
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _files as files
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _gitlab_api as api
+from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _registration as reg
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _secrets as secrets
 
 ARGUMENT_SPEC = dict(
@@ -330,142 +329,36 @@ REQUIRED_IF = [
     ("state", "present", ["api_token", "token"], True),
 ]
 REQUIRED_TOGETHER = [("token", "runner_id")]
-DONE = {"none": "none", "create": "created", "reset": "reset", "rotate": "rotated", "adopt": "adopted",
-        "update": "updated"}
-PREVIEW_TOKEN = "(new token)"  # what check mode shows for a token it did not ask for
 
 
-class RegistrationError(Exception):
-    """Bad input or a state the module will not guess about; nothing was written."""
-
-
-# ---------------------------------------------------------------- reading the file
-
-
-def find_table(data, name):
-    """The [[runners]] table named `name` in parsed config.toml, or None."""
-    runners = data.get("runners", [])
-    if not isinstance(runners, list):
-        raise RegistrationError("[runners] must be an array of tables ([[runners]]); the runner rejects this file")
-    tables = [table for table in runners if isinstance(table, dict) and table.get("name") == name]
-    if len(tables) > 1:
-        raise RegistrationError("the file has %d runners named %r; rename one so it can be managed"
-                                % (len(tables), name))
-    return tables[0] if tables else None
-
-
-def table_id(table):
-    runner_id = (table or {}).get("id")
-    return runner_id if isinstance(runner_id, int) and not isinstance(runner_id, bool) and runner_id > 0 else None
-
-
-def file_expiry(table):
-    value = (table or {}).get("token_expires_at")
-    try:
-        return api.parse_time(value)
-    except api.GitLabError:
-        return api.ZERO_TIME
-
-
-# ---------------------------------------------------------------- deciding what to do in GitLab
-
-
-def lookup(client, params):
-    """The id of the one runner GitLab has with this description and type, or None."""
-    matches = client.find_runners(params["description"], params["runner_type"], params["group_id"],
-                                  params["project_id"])
-    if len(matches) > 1:
-        raise RegistrationError(
-            "GitLab has %d %s runners described %r (ids %s); delete the extra ones in GitLab or give this runner a "
-            "unique description" % (len(matches), params["runner_type"], params["description"],
-                                    ", ".join(str(m.get("id")) for m in matches)))
-    return matches[0]["id"] if matches else None
-
-
-def plan_present(client, params, table):
-    """(action, runner id, details) for state=present: none or rotate (id and GET /runners/:id details), reset
-    (id found by description; details not read yet) or create (None)."""
-    runner_id = table_id(table)
-    if runner_id and (table or {}).get("token"):
-        details = client.get_runner(runner_id)
-        if details is not None:
-            window = params["rotate_within"]
-            if window is not None and api.expires_within(file_expiry(table), window):
-                return "rotate", runner_id, details
-            return "none", runner_id, details
-        if not params["recreate_stale"]:
-            raise RegistrationError(
-                "runner id %d in the table %r is stale: GitLab no longer knows it (HTTP 404 Runner Not Found); set "
-                "recreate_stale=true to register the runner again, or state=absent to remove the table"
-                % (runner_id, params["name"]))
-    found = lookup(client, params)
-    return ("reset", found, None) if found else ("create", None, None)
-
-
-def plan_settings(client, params, action, runner_id, details):
-    """{key: (GitLab's value, declared value)} of the declared settings an existing runner lacks."""
-    if action not in ("none", "rotate", "reset"):
-        return {}
-    if details is None:
-        details = client.get_runner(runner_id)
-    return api.settings_changes(params["declared_settings"], details)
-
-
-def plan_adopt(client, params, table):
-    """(action, runner id) for a given token: adopt it when the table holds another id or token."""
-    runner_id = params["runner_id"]
-    if client.api_token and client.get_runner(runner_id) is None:
-        raise RegistrationError("runner id %d is stale: GitLab no longer knows it (HTTP 404 Runner Not Found); "
-                                "register the runner again on the first host" % runner_id)
-    if table_id(table) == runner_id and (table or {}).get("token") == params["token"]:
-        return "none", runner_id
-    return "adopt", runner_id
+# ---------------------------------------------------------------- GitLab's write requests (decided in _registration)
 
 
 def run_present(module, client, params, table):
     """Do (or in check mode, only decide) the GitLab side; return (action, id, token answer or None, settings
     changes). Settings are updated before a token reset: a failed PUT then leaves the working token alone."""
+    action, runner_id, updates = reg.plan_runner(client, params, table)
     if params["token"]:
-        action, runner_id = plan_adopt(client, params, table)
-        answer = {"token": params["token"], "token_expires_at": params["token_expires_at"]}
-        return DONE[action], runner_id, answer, {}
-    action, runner_id, details = plan_present(client, params, table)
-    updates = plan_settings(client, params, action, runner_id, details)
+        return reg.done(action, updates), runner_id, {"token": params["token"],
+                                                      "token_expires_at": params["token_expires_at"]}, updates
     if updates and not module.check_mode:
         client.update_runner(runner_id, {key: new for key, (_old, new) in updates.items()})
     if action == "none" or module.check_mode:
-        return (DONE["update"] if action == "none" and updates else DONE[action]), runner_id, None, updates
+        return reg.done(action, updates), runner_id, None, updates
     if action == "create":
         answer = client.create_runner(params)
-        return DONE[action], answer["id"], answer, updates
-    return DONE[action], runner_id, client.reset_token(runner_id), updates
-
-
-def settings_diff(runner_id, updates):
-    """The diff entry of the runner's settings in GitLab: the changed ones, before and after, one per line."""
-    def lines(index):
-        return "".join("%s: %s\n" % (key, json.dumps(values[index])) for key, values in sorted(updates.items()))
-    header = "GitLab runner %s settings" % runner_id
-    return dict(before=lines(0), after=lines(1), before_header=header, after_header=header)
+        return reg.done(action, updates), answer["id"], answer, updates
+    return reg.done(action, updates), runner_id, client.reset_token(runner_id), updates
 
 
 def run_absent(module, client, params, table):
     """Delete the runner in GitLab (unless check mode); return (action, id)."""
-    runner_id, token = table_id(table), (table or {}).get("token")
-    if client.api_token and not runner_id and table is None:
-        runner_id = lookup(client, params)
-        if runner_id is None:
-            return "none", None
-    if client.api_token and runner_id:
-        known = client.get_runner(runner_id) is not None
-        if known and not module.check_mode:
-            client.delete_runner(runner_id)
-        return ("deleted" if known else "removed"), runner_id
-    if token:
-        if not module.check_mode:
-            client.delete_runner_by_token(token)
-        return "deleted", runner_id
-    return ("removed" if table is not None else "none"), runner_id
+    action, runner_id, delete_by = reg.plan_absent(client, params, table)
+    if delete_by == "id" and not module.check_mode:
+        client.delete_runner(runner_id)
+    elif delete_by == "token" and not module.check_mode:
+        client.delete_runner_by_token(table["token"])
+    return action, runner_id
 
 
 def host_system_id(path):
@@ -474,53 +367,15 @@ def host_system_id(path):
         text, _stat = files.read_text(os.path.join(os.path.dirname(path), ".runner_system_id"))
     except files.FileError:
         return None
-    value = (text or "").strip()
-    return value if api.SYSTEM_ID.match(value) else None
-
-
-def check_token_health(client, runner_id, table, path):
-    """api.token_health of the token kept in the file, from GET requests only; a failed read is reported,
-    not fatal (it is a diagnosis, and a settings update may already be done)."""
-    system_id, expiry = host_system_id(path), file_expiry(table)
-    health = api.token_health(expiry, system_id, None)
-    if health["state"] == "expired" or system_id is None:
-        return health
-    try:
-        managers = client.get_managers(runner_id)
-    except api.GitLabError as exc:
-        return {"state": "unknown", "manager": None, "reason": "reading the runner's managers failed: %s" % exc}
-    return api.token_health(expiry, system_id, managers)
+    return reg.system_id(text)
 
 
 # ---------------------------------------------------------------- writing config.toml
 
 
-def token_settings(runner_id, answer):
-    """The runner-owned keys to write after a create or reset, as `gitlab-runner register` writes them."""
-    if answer is None:  # check mode: nothing was asked for (a given token is never a preview)
-        return {"id": runner_id or 0, "token": PREVIEW_TOKEN, "token_obtained_at": api.now_utc(),
-                "token_expires_at": api.ZERO_TIME}
-    return {"id": runner_id, "token": answer["token"], "token_obtained_at": api.now_utc(),
-            "token_expires_at": api.parse_time(answer.get("token_expires_at"))}
-
-
-def desired_state(params, table, action, settings):
-    """The runner_config desired state of this runner, or None when the file stays as it is."""
-    if action in ("none", "updated") and params["state"] == "present":
-        return None
-    if params["state"] == "absent":
-        if table is None:
-            return None
-        spec = {"name": params["name"], "state": "absent"}
-    else:
-        spec = {"name": params["name"], "settings": settings}
-        if table is None:
-            spec.update(url=params["api_url"], token=settings["token"], executor=params["executor"])
-    return core.build_desired(None, [spec])[0]
-
-
-def write(module, path, desired):
+def write(module, path, spec):
     """Plan and write like runner_config: decide unlocked, then plan again under the lock and write."""
+    desired = core.build_desired(None, [spec])[0]
     text, _stat = files.read_text(path)
     planned = core.plan(text, desired)
     new_text = None
@@ -541,66 +396,31 @@ def write(module, path, desired):
 # ---------------------------------------------------------------- the module
 
 
-def check_params(module):
-    params = dict(module.params)
-    # Settings compared with an existing runner: only those the task sets (description before its default).
-    params["declared_settings"] = {key: module.params[key] for key in api.SETTINGS}
-    params["description"] = params["description"] or params["name"]
-    try:
-        params["rotate_within"] = (api.parse_duration(params["rotate_within"])
-                                   if params["rotate_within"] is not None else None)
-    except ValueError as exc:
-        module.fail_json(msg="rotate_within: %s" % exc)
-    if params["timeout"] <= 0:
-        module.fail_json(msg="timeout: must be a positive number of seconds")
-    if params["return_token"] and not module.no_log:
-        module.fail_json(msg="return_token: set no_log: true on the task, so that the token shows in no output")
-    if params["token"] and params["state"] == "absent":
-        module.fail_json(msg="token: not used with state=absent (the token in the file is used)")
-    return params
-
-
-def iso(moment):
-    if not isinstance(moment, datetime.datetime) or moment <= api.ZERO_TIME:
-        return None
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def run(module, params, path):
     """Everything between arguments and result; returns the result dict."""
     text, _stat = files.read_text(path)
-    table = find_table(core.parse(text or ""), params["name"])
+    table = reg.runner_table(core.parse(text or ""), params)
     secrets.no_log(module, core.text_secrets(text))
     client = api.Client(params["api_url"], params["api_token"], params["validate_certs"], params["ca_path"],
                         params["timeout"], known_secrets=module.no_log_values)
-    if params["state"] == "present" and table is None and not params["executor"]:
-        raise RegistrationError("config.toml has no runner named %r; give executor so that its table can be "
-                                "created" % params["name"])
-    settings, answer, expiry, updates = None, None, file_expiry(table), {}
+    settings, answer, expiry, updates = None, None, reg.file_expiry(table), {}
     if params["token"]:
         secrets.no_log(module, {params["token"]})
     if params["state"] == "present":
         action, runner_id, answer, updates = run_present(module, client, params, table)
         if action not in ("none", "updated"):
-            settings = token_settings(runner_id, answer)
+            settings = reg.token_settings(runner_id, answer)
             secrets.no_log(module, {settings["token"]})
             expiry = settings["token_expires_at"]
     else:
         action, runner_id = run_absent(module, client, params, table)
-    desired = desired_state(params, table, action, settings)
-    text, planned, new_text = write(module, path, desired) if desired else (text, {"changed": False, "changes": {}},
-                                                                            None)
+    spec = reg.desired_spec(params, table, action, settings)
+    text, planned, new_text = write(module, path, spec) if spec else (text, {"changed": False, "changes": {}}, None)
     found = core.text_secrets(text) | core.text_secrets(new_text) | set(module.no_log_values)
     secrets.no_log(module, found)
-    result = dict(changed=action != "none" or planned["changed"], action=action, changes=planned["changes"],
-                  path=path, api_writes=["%s %s" % write_request for write_request in client.writes])
-    if runner_id is not None:
-        result["runner_id"] = runner_id
-    if params["state"] == "present":
-        result["token_expires_at"] = iso(expiry)
-        result["updated_settings"] = sorted(updates)
+    result = reg.result_of(params, path, action, runner_id, planned, client.writes, expiry, updates)
     if params["state"] == "present" and action in ("none", "updated") and not params["token"]:
-        result["token_health"] = check_token_health(client, runner_id, table, path)
+        result["token_health"] = reg.check_token_health(client, runner_id, expiry, host_system_id(path))
         if result["token_health"]["state"] in ("expired", "suspect"):
             module.warn("runner %r (id %s): %s" % (params["name"], runner_id, result["token_health"]["reason"]))
     if params["return_token"] and params["state"] == "present":
@@ -621,7 +441,7 @@ def masked_diff(path, text, new_text, runner_id, updates, found):
         diffs.append(dict(before=core.masked_text(text, found), after=core.masked_text(new_text, found),
                           before_header=path, after_header=path))
     if updates:
-        diffs.append({key: api.mask(value, found) for key, value in settings_diff(runner_id, updates).items()})
+        diffs.append({key: api.mask(value, found) for key, value in reg.settings_diff(runner_id, updates).items()})
     return diffs if len(diffs) > 1 else diffs[0]
 
 
@@ -630,12 +450,14 @@ def main():
                            supports_check_mode=True)
     if not core.HAS_TOMLKIT:
         module.fail_json(msg=missing_required_lib(core.TOMLKIT_REQUIREMENT), exception=str(core.TOMLKIT_IMPORT_ERROR))
-    params = check_params(module)
+    params, error = reg.check_params(module.params, module.no_log)
+    if error:
+        module.fail_json(msg=error)
     path = params["config_path"]
     try:
         path = files.real_path(path)
         result = run(module, params, path)
-    except (RegistrationError, api.GitLabError) as exc:
+    except (reg.RegistrationError, api.GitLabError) as exc:
         module.fail_json(msg=api.mask(str(exc), module.no_log_values), path=path)
     except (core.ConfigError, files.FileError) as exc:
         module.fail_json(msg="%s: %s; the file was left unchanged" % (path, exc), path=path)

@@ -355,3 +355,11 @@ def test_auth_encoding_round_trips(username, password):
 ])
 def test_split_registry_is_the_rule_docker_and_the_runner_share(name, expected):
     assert auth.split_registry(name.split("/")) == expected
+
+
+def test_json_object_names_what_is_wrong_and_takes_names_literally():
+    assert auth.json_object('{"a": 1}', ValueError, "x", "y") == {"a": 1}
+    with pytest.raises(KeyError, match="{p} is no JSON"):
+        auth.json_object("{", KeyError, "{p} is no JSON ({exc})", "-", p="{p}")
+    with pytest.raises(KeyError, match="50% list: no object"):
+        auth.json_object("[]", KeyError, "-", "{p} list: no object", p="50%")
