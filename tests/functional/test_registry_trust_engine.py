@@ -314,8 +314,8 @@ def test_3_a_wrong_ca_makes_the_pull_fail_again(engine, registries, pki, run_pla
 def test_4_without_its_client_certificate_the_registry_refuses_the_daemon(engine, registries, pki, run_playbook):
     mtls = registries[2]
     key_line = read(os.path.join(mtls.client_dir, "client.key")).splitlines()[1]
-    dropped = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file, client_pair=False), verbosity=0,
-                           diff=True)
+    dropped = site(run_playbook, engine, play_vars(engine, registries, pki[0].ca_file, client_pair=False),
+                   verbosity=0, diff=True)
     assert dropped.rc == 0 and key_line not in dropped.output, dropped.output
     assert sorted(os.listdir(engine[0] / "certs.d" / mtls.host)) == ["ca.crt"]
     refused = pull(engine, mtls.ref("ns/tls:1"))
