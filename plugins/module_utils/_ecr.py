@@ -19,15 +19,6 @@ import datetime
 import json
 import re
 
-try:
-    import boto3
-    from botocore.config import Config
-    from botocore import exceptions as botocore_exceptions
-except ImportError as exc:  # pragma: no cover - checked by the module (missing_required_lib)
-    HAS_BOTO3, BOTO3_IMPORT_ERROR = False, exc
-else:
-    HAS_BOTO3, BOTO3_IMPORT_ERROR = True, None
-
 from ansible_collections.runnerkit.gitlab_runner.plugins.module_utils import _docker_auth as docker_auth
 
 # ------------------------------------------------------------------------------------ host forms
@@ -315,9 +306,32 @@ def renewal(registries, current, renew_before, now):
 # ------------------------------------------------------------------------------------ boto3
 
 
+SDK = collections.namedtuple("SDK", "boto3 Config errors")
+
+
+def sdk():
+    """boto3, botocore's Config and botocore.exceptions, imported on first use. runner_config, docker_config and
+    every filter of the collection import this file (through _rotation and _resolve) and never call AWS: a module
+    level import of boto3 cost them about 0.13 s per process, on each host and in each worker of the controller."""
+    import boto3  # pylint: disable=import-outside-toplevel
+    from botocore import config, exceptions  # pylint: disable=import-outside-toplevel
+    return SDK(boto3, config.Config, exceptions)
+
+
+def sdk_import_error():
+    """The ImportError of boto3 or botocore; None when both import."""
+    try:
+        sdk()
+    except ImportError as exc:
+        return exc
+    return None
+
+
 def _require_boto3():
-    if not HAS_BOTO3:
-        raise ECRError("boto3 and botocore are required on the host that runs this module: %s" % BOTO3_IMPORT_ERROR)
+    error = sdk_import_error()
+    if error is not None:
+        raise ECRError("boto3 and botocore are required on the host that runs this module: %s" % error)
+    return sdk()
 
 
 USER_AGENT_EXTRA = "runnerkit.gitlab_runner/ecr_authorization"
@@ -337,7 +351,7 @@ def client_config(fips=False, dual_stack=False, custom_endpoint=False, timeout=D
                   retries={"mode": "standard", "total_max_attempts": retries + 1})
     if not custom_endpoint:
         kwargs.update(use_fips_endpoint=fips, use_dualstack_endpoint=dual_stack)
-    return Config(**kwargs)
+    return sdk().Config(**kwargs)
 
 
 ConnectionOptions = collections.namedtuple(
@@ -376,7 +390,7 @@ def _verify(options):
 
 def make_session(options):
     """A boto3 Session from a profile or explicit keys; otherwise the SDK's default chain."""
-    _require_boto3()
+    aws = _require_boto3()
     kwargs = {}
     if options.profile:
         kwargs["profile_name"] = options.profile
@@ -384,8 +398,8 @@ def make_session(options):
         kwargs.update(aws_access_key_id=options.access_key, aws_secret_access_key=options.secret_key,
                       aws_session_token=options.session_token)
     try:
-        return boto3.session.Session(**kwargs)
-    except botocore_exceptions.ProfileNotFound:
+        return aws.boto3.session.Session(**kwargs)
+    except aws.errors.ProfileNotFound:
         raise ECRError("AWS profile '%s' was not found in the shared config or credentials file" % options.profile)
 
 
@@ -400,9 +414,9 @@ def assume_role(session, options, region, registries):
                                       permission="sts:AssumeRole on that role, and the role's trust policy must allow "
                                                  "this identity"))
     credentials = response["Credentials"]
-    return boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                 aws_session_token=credentials["SessionToken"])
+    return sdk().boto3.session.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                       aws_secret_access_key=credentials["SecretAccessKey"],
+                                       aws_session_token=credentials["SessionToken"])
 
 
 def make_client(session, registry, options):
@@ -436,10 +450,10 @@ def _regions(registries):
 
 def known_regions(service, partition):
     """Regions botocore's endpoint data lists for a service in a partition (empty when unknown)."""
-    if not HAS_BOTO3:
+    if sdk_import_error() is not None:
         return []
     try:
-        return boto3.session.Session().get_available_regions(service, partition_name=partition)
+        return sdk().boto3.session.Session().get_available_regions(service, partition_name=partition)
     except Exception:  # pylint: disable=broad-except
         return []
 
@@ -478,9 +492,9 @@ def describe_error(exc, registries, action, permission=None):
         permission = "ecr:GetAuthorizationToken"
         if any(r.service == "ecr-public" for r in registries):
             permission += " (ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken for ECR Public)"
-    if not HAS_BOTO3:  # pragma: no cover
+    if sdk_import_error() is not None:  # pragma: no cover
         return "%s for %s failed: %s" % (action, names, exc)
-    errors = botocore_exceptions
+    errors = sdk().errors
     if isinstance(exc, errors.NoCredentialsError):
         return ("%s for %s failed: no AWS credentials found. Give access_key and secret_key, a profile or a "
                 "role_arn, or run where the AWS SDK finds credentials (AWS_* environment variables, "

@@ -347,8 +347,9 @@ def main():
         required_by={"session_token": ("access_key", "secret_key")},
         mutually_exclusive=[("profile", "access_key")],
     )
-    if not ecr.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=str(ecr.BOTO3_IMPORT_ERROR))
+    boto3_error = ecr.sdk_import_error()
+    if boto3_error is not None:
+        module.fail_json(msg=missing_required_lib("boto3"), exception=str(boto3_error))
     try:
         result, warnings = run(module.params)
     except ecr.ECRError as exc:

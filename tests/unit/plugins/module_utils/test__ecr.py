@@ -392,8 +392,8 @@ def test_real_botocore_without_credentials(monkeypatch, tmp_path):
 
 
 def test_real_botocore_unreachable_endpoint(monkeypatch):
-    monkeypatch.setattr(ecr, "client_config", lambda *a, **k: ecr.Config(retries={"max_attempts": 1},
-                                                                         connect_timeout=2))
+    monkeypatch.setattr(ecr, "client_config", lambda *a, **k: ecr.sdk().Config(retries={"max_attempts": 1},
+                                                                               connect_timeout=2))
     registries, _w = ecr.parse_registries([HOST])
     options = ecr.connection_options({"endpoint_url": "https://127.0.0.1:9", "access_key": "a", "secret_key": "b"})
     with pytest.raises(ecr.ECRError) as caught:

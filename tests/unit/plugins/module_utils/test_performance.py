@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import subprocess
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 spec = importlib.util.spec_from_file_location("bench_runner_config", ROOT / "scripts" / "bench_runner_config.py")
@@ -23,3 +25,31 @@ def test_500_runners_edit_under_2s_and_noop_under_half_a_second(tmp_path):
     assert row["kbytes"] > 280
     assert row["edit_cpu"] < 2.0, row
     assert row["noop_cpu"] < 0.5, row
+
+
+# Importing boto3 costs about 0.13 s per process. Only ecr_authorization and the ECR parts of the audit call AWS;
+# the modules of every site.yml run, and every collection filter (the controller's workers load all filter files
+# of the collection for the first filter a task uses), must not pay for it on each host and each task.
+NEVER_CALL_AWS = [
+    "plugins.modules.runner_config", "plugins.modules.docker_config", "plugins.modules.docker_daemon_config",
+    "plugins.modules.runner_auth_info", "plugins.filter.roles", "plugins.filter.pin", "plugins.filter.report",
+    "plugins.filter.rotation", "plugins.filter.docker_auth", "plugins.module_utils._ecr",
+]
+
+
+def test_boto3_is_imported_only_when_aws_is_called():
+    prefix = "ansible_collections.runnerkit.gitlab_runner."
+    code = ("import importlib, sys\n"
+            "for name in sys.argv[1:]:\n"
+            "    importlib.import_module(name)\n"
+            "print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code] + [prefix + name for name in NEVER_CALL_AWS],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    # ... and the ECR calls still find it.
+    proc = subprocess.run([sys.executable, "-c", code + "from %splugins.module_utils import _ecr\n"
+                           "print(_ecr.sdk_import_error(), _ecr.sdk().Config.__module__)\n" % prefix],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[1] == "None botocore.config"
