@@ -8,6 +8,7 @@ scripts/bench_runner_config.py measures the same calls for 10 to 2000 runners (d
 from __future__ import annotations
 
 import importlib.util
+import json
 import pathlib
 import subprocess
 import sys
@@ -53,3 +54,24 @@ def test_boto3_is_imported_only_when_aws_is_called():
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[1] == "None botocore.config"
+
+
+BLOCK_BOTO3 = (
+    "import importlib.abc, runpy, sys\n"
+    "class Block(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name.split('.')[0] in ('boto3', 'botocore'):\n"
+    "            raise ImportError('No module named %r (blocked by the test)' % name)\n"
+    "sys.meta_path.insert(0, Block())\n"
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__')\n")
+
+
+def test_ecr_authorization_without_boto3_says_what_is_missing(tmp_path):
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"registries": ["123456789012.dkr.ecr.eu-west-1.amazonaws.com"]}}))
+    proc = subprocess.run([sys.executable, "-c", BLOCK_BOTO3,
+                           "ansible_collections.runnerkit.gitlab_runner.plugins.modules.ecr_authorization", str(args)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 1 and result["failed"], result
+    assert "Failed to import the required Python library (boto3)" in result["msg"]
