@@ -328,10 +328,10 @@ def sdk_import_error():
 
 
 def _require_boto3():
-    error = sdk_import_error()
-    if error is not None:
-        raise ECRError("boto3 and botocore are required on the host that runs this module: %s" % error)
-    return sdk()
+    try:
+        return sdk()
+    except ImportError as exc:
+        raise ECRError("boto3 and botocore are required on the host that runs this module: %s" % exc)
 
 
 USER_AGENT_EXTRA = "runnerkit.gitlab_runner/ecr_authorization"
@@ -450,9 +450,7 @@ def _regions(registries):
 
 def known_regions(service, partition):
     """Regions botocore's endpoint data lists for a service in a partition (empty when unknown)."""
-    if sdk_import_error() is not None:
-        return []
-    try:
+    try:  # without boto3 (ImportError) too
         return sdk().boto3.session.Session().get_available_regions(service, partition_name=partition)
     except Exception:  # pylint: disable=broad-except
         return []
@@ -492,9 +490,10 @@ def describe_error(exc, registries, action, permission=None):
         permission = "ecr:GetAuthorizationToken"
         if any(r.service == "ecr-public" for r in registries):
             permission += " (ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken for ECR Public)"
-    if sdk_import_error() is not None:  # pragma: no cover
+    try:
+        errors = sdk().errors
+    except ImportError:  # pragma: no cover
         return "%s for %s failed: %s" % (action, names, exc)
-    errors = sdk().errors
     if isinstance(exc, errors.NoCredentialsError):
         return ("%s for %s failed: no AWS credentials found. Give access_key and secret_key, a profile or a "
                 "role_arn, or run where the AWS SDK finds credentials (AWS_* environment variables, "
